@@ -1,0 +1,20 @@
+import { expect, test } from 'bun:test'
+import { keyChecker, presentedKey } from '.'
+
+test('a key is read from Authorization: Bearer or X-API-Key', () => {
+  expect(presentedKey(new Headers({ authorization: 'Bearer abc' }))).toBe('abc')
+  expect(presentedKey(new Headers({ authorization: 'bearer   abc ' }))).toBe('abc')
+  expect(presentedKey(new Headers({ 'x-api-key': 'k1' }))).toBe('k1')
+  expect(presentedKey(new Headers({ authorization: 'Basic abc' }))).toBeNull()
+  expect(presentedKey(new Headers())).toBeNull()
+})
+
+test('each of several comma-configured keys maps to its role, others to none', () => {
+  const roleOf = keyChecker({ agent: ['old-agent', 'new-agent'], admin: ['admin-key'] })
+  expect(roleOf('old-agent')).toBe('agent')
+  expect(roleOf('new-agent')).toBe('agent')
+  expect(roleOf('admin-key')).toBe('admin')
+  expect(roleOf('admin-ke')).toBeNull()
+  expect(roleOf('')).toBeNull()
+  expect(roleOf(null)).toBeNull()
+})

@@ -1,0 +1,48 @@
+import { timingSafeEqual } from 'node:crypto'
+import { Elysia } from 'elysia'
+import { Forbidden, Unauthorized } from '../errors'
+
+const digest = (s: string) => new Bun.CryptoHasher('sha256').update(s).digest()
+
+/** The key a request presents: `Authorization: Bearer <key>` or `X-API-Key: <key>`. */
+export function presentedKey(headers: Headers): string | null {
+  const auth = headers.get('authorization')
+  if (auth !== null) {
+    const m = /^Bearer[ ]+(.+)$/i.exec(auth.trim())
+    return m?.[1]?.trim() || null
+  }
+  const key = headers.get('x-api-key')
+  return key?.trim() || null
+}
+
+/** Maps a presented key to the role it belongs to. Compares fixed-length digests in constant time and
+ *  looks at every configured key, so neither the key's length nor which key matched leaks through timing. */
+export function keyChecker<R extends string>(keysByRole: Record<R, readonly string[]>) {
+  const table = (Object.entries(keysByRole) as [R, readonly string[]][]).flatMap(([role, keys]) =>
+    keys.map((k) => ({ role, digest: digest(k) })),
+  )
+  return (presented: string | null): R | null => {
+    if (presented === null) return null
+    const d = digest(presented)
+    let found: R | null = null
+    for (const entry of table) if (timingSafeEqual(d, entry.digest) && found === null) found = entry.role
+    return found
+  }
+}
+
+/** Elysia plugin: adds the route option `auth: [roles...]`. A request without a valid key gets 401;
+ *  a valid key of another role gets 403. The matched role is available to the handler as `role`. */
+export function apiKeyAuth<R extends string>(keysByRole: Record<R, readonly string[]>) {
+  const roleOf = keyChecker(keysByRole)
+  return new Elysia({ name: 'dcm.auth' }).macro({
+    auth: (allowed: R[]) => ({
+      detail: { security: [{ bearerAuth: [] }, { apiKeyHeader: [] }] },
+      resolve({ request }) {
+        const role = roleOf(presentedKey(request.headers))
+        if (role === null) throw new Unauthorized()
+        if (!allowed.includes(role)) throw new Forbidden(`this endpoint needs the ${allowed.join(' or ')} key`)
+        return { role }
+      },
+    }),
+  })
+}

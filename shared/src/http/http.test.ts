@@ -1,0 +1,58 @@
+import { expect, test } from 'bun:test'
+import { t } from 'elysia'
+import { apiKeyAuth, createHttpApp, createLogger } from '..'
+
+const lines: string[] = []
+const logger = createLogger({ service: 'test', level: 'debug', sink: { write: (s) => lines.push(s), flush: () => {} } })
+const app = createHttpApp({ service: 'test', logger, bodyLimit: 1024 })
+  .use(apiKeyAuth({ agent: ['agent-key'], admin: ['admin-key'] }))
+  .post('/things', ({ body, role }) => ({ ...body, role }), {
+    auth: ['admin'],
+    body: t.Object({ url: t.String(), n: t.Optional(t.Integer({ minimum: 1 })) }, { additionalProperties: false }),
+  })
+
+const post = (body: BodyInit | null, headers: Record<string, string> = {}) =>
+  app.handle(new Request('http://localhost/things', { method: 'POST', body, headers: { authorization: 'Bearer admin-key', 'content-type': 'application/json', ...headers } }))
+
+async function error(res: Response) {
+  expect(res.headers.get('content-type')).toContain('application/json')
+  return { status: res.status, ...(await res.json()) }
+}
+
+test('a valid request passes and gets a request id', async () => {
+  const res = await post('{"url":"x"}', { 'x-request-id': 'req-1' })
+  expect(res.status).toBe(200)
+  expect(res.headers.get('x-request-id')).toBe('req-1')
+  expect(await res.json()).toEqual({ url: 'x', role: 'admin' })
+})
+
+test('every failure has the one JSON error shape with the right status', async () => {
+  expect(await error(await post('{bad', { 'x-request-id': 'r2' }))).toEqual({ status: 400, error: 'malformed_json', message: expect.stringContaining('not valid JSON'), request_id: 'r2' })
+  expect(await error(await post('{"url":"x","extra":1}'))).toMatchObject({ status: 422, error: 'validation_failed', message: expect.stringContaining('extra') })
+  expect(await error(await post('{"url":"x","n":0}'))).toMatchObject({ status: 422, message: expect.stringContaining('"n"') })
+  expect(await error(await post(JSON.stringify({ url: 'x'.repeat(2000) })))).toMatchObject({ status: 413, error: 'payload_too_large' })
+  expect(await error(await post('url=x', { 'content-type': 'application/x-www-form-urlencoded' }))).toMatchObject({ status: 415 })
+  expect(await error(await post('{"url":"x"}', { authorization: '' }))).toMatchObject({ status: 401, error: 'unauthorized' })
+  expect(await error(await post('{"url":"x"}', { authorization: 'Bearer agent-key' }))).toMatchObject({ status: 403, error: 'forbidden' })
+  const missing = await app.handle(new Request('http://localhost/nope'))
+  expect(await error(missing)).toMatchObject({ status: 404, error: 'not_found', request_id: expect.any(String) })
+})
+
+test('a chunked body over the limit is refused without a Content-Length', async () => {
+  const big = new ReadableStream({
+    start(c) {
+      for (let i = 0; i < 10; i++) c.enqueue(new TextEncoder().encode('x'.repeat(200)))
+      c.close()
+    },
+  })
+  expect(await error(await post(big))).toMatchObject({ status: 413 })
+})
+
+test('each request is logged once with method, path, status, duration and request id, never the key', async () => {
+  lines.length = 0
+  await post('{"url":"x"}', { 'x-request-id': 'log-1' })
+  await Bun.sleep(0)
+  const entries = lines.map((l) => JSON.parse(l)).filter((l) => l.request_id === 'log-1')
+  expect(entries).toEqual([expect.objectContaining({ msg: 'request', method: 'POST', path: '/things', status: 200, duration_ms: expect.any(Number) })])
+  expect(lines.join('')).not.toContain('admin-key')
+})

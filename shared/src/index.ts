@@ -1,0 +1,7 @@
+export * from './errors'
+export * from './logging'
+export * from './request-id'
+export * from './auth'
+export * from './settings'
+export * from './http'
+export { serve } from './http/serve'
