@@ -46,3 +46,5 @@ export function apiKeyAuth<R extends string>(keysByRole: Record<R, readonly stri
     }),
   })
 }
+
+export type AuthPlugin<R extends string> = ReturnType<typeof apiKeyAuth<R>>

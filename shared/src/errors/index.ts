@@ -1,3 +1,5 @@
+import { t } from 'elysia'
+
 /** An error that is also an HTTP answer: a machine code, a status and a message safe to show. */
 export class HttpError extends Error {
   constructor(
@@ -74,3 +76,10 @@ export type ErrorBody = { error: string; message: string; request_id: string }
 export function errorBody(code: string, message: string, requestId: string): ErrorBody {
   return { error: code, message, request_id: requestId }
 }
+
+/** The error shape as a schema, for OpenAPI. */
+export const ErrorShape = t.Object({
+  error: t.String({ description: 'machine-readable code' }),
+  message: t.String({ description: 'what went wrong, for a person' }),
+  request_id: t.String(),
+})

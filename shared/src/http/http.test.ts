@@ -11,12 +11,12 @@ const app = createHttpApp({ service: 'test', logger, bodyLimit: 1024 })
     body: t.Object({ url: t.String(), n: t.Optional(t.Integer({ minimum: 1 })) }, { additionalProperties: false }),
   })
 
-const post = (body: BodyInit | null, headers: Record<string, string> = {}) =>
+const post = (body: string | ReadableStream | null, headers: Record<string, string> = {}) =>
   app.handle(new Request('http://localhost/things', { method: 'POST', body, headers: { authorization: 'Bearer admin-key', 'content-type': 'application/json', ...headers } }))
 
-async function error(res: Response) {
+async function error(res: Response): Promise<Record<string, unknown>> {
   expect(res.headers.get('content-type')).toContain('application/json')
-  return { status: res.status, ...(await res.json()) }
+  return { status: res.status, ...((await res.json()) as object) }
 }
 
 test('a valid request passes and gets a request id', async () => {

@@ -36,9 +36,10 @@ export function createHttpApp(opts: HttpAppOptions) {
       set.headers['x-request-id'] = id
     })
     .onParse(async ({ request }) => readJsonBody(request, limit))
-    .onError(({ code, error, request, path }) => {
+    .onError(({ code, error, request, path, set }) => {
       const id = idOf(request)
       const failure = toHttpError(code, error, request, path)
+      set.status = failure?.status ?? 500 // read by the access log
       if (failure === null) {
         logger.error('unhandled error', { request_id: id, path, error: error as Error })
         return respond(500, errorBody('internal_error', 'the server failed to answer; see its log for this request id', id), id)
@@ -95,6 +96,7 @@ function validationMessage(error: unknown): string {
   const first = e.all?.[0]
   const where = e.type ?? 'body'
   if (!first) return `the ${where} does not match the schema`
+  if ((first as { value?: unknown }).value === undefined && !first.path) return `a JSON ${where} is required`
   const field = (first.path ?? '').replace(/^\//, '').replace(/\//g, '.')
   if (!field) return `the ${where} must be ${first.message?.replace(/^Expected /, 'a ') ?? 'valid'}`
   if (first.message === 'Unexpected property') return `${where} field "${field}" is not allowed`

@@ -1,0 +1,21 @@
+import { t } from 'elysia'
+
+export const AgentId = t.String({ pattern: '^[A-Za-z0-9._-]{1,128}$', description: 'letters, digits, . _ -; at most 128' })
+
+/** Body of POST /register; every field is optional. */
+export const Registration = t.Object(
+  {
+    agent_id: t.Optional(AgentId),
+    hostname: t.Optional(t.String({ minLength: 1, maxLength: 255 })),
+    worker_url: t.Optional(t.String({ minLength: 1, maxLength: 2048, pattern: '^https?://' })),
+    labels: t.Optional(t.Record(t.String({ minLength: 1, maxLength: 63 }), t.String({ maxLength: 255 }), { maxProperties: 64 })),
+  },
+  { additionalProperties: false },
+)
+export type Registration = typeof Registration.static
+
+export const RegistrationReply = t.Object({
+  agent_id: AgentId,
+  poll_url: t.String({ description: 'absolute URL of GET /config' }),
+  poll_interval_seconds: t.Number(),
+})

@@ -1,0 +1,35 @@
+import { apiDocs, apiKeyAuth, createHttpApp, ErrorShape, type Logger } from '@dcm/shared'
+import { t } from 'elysia'
+import { agentRoutes } from './agents'
+import { configRoutes, ConfigService } from './config'
+import { guard } from './config/service'
+import type { Settings } from './settings'
+import type { ConfigStore } from './store'
+
+export type Deps = { settings: Settings; store: ConfigStore; logger: Logger; config: ConfigService }
+
+/** Build the controller's HTTP app from its dependencies; does not listen. */
+export function createApp({ settings, store, logger, config }: Deps) {
+  const auth = apiKeyAuth({ agent: settings.agentKeys, admin: settings.adminKeys })
+  return createHttpApp({ service: 'controller', logger, bodyLimit: settings.bodyLimit })
+    .use(
+      apiDocs({
+        title: 'dcm controller',
+        version: '0.1.0',
+        description: 'Source of truth for the global config and for agent registration.',
+      }),
+    )
+    .get(
+      '/readyz',
+      async () => {
+        await guard(store.ping(), 'read')
+        return { status: 'ready', store: store.kind, version: config.snapshot?.doc.version ?? null }
+      },
+      {
+        response: { 200: t.Object({ status: t.String(), store: t.String(), version: t.Union([t.Integer(), t.Null()]) }), 503: ErrorShape },
+        detail: { summary: 'Ready when the config store answers', tags: ['health'] },
+      },
+    )
+    .use(configRoutes(config, auth))
+    .use(agentRoutes(store, auth, { pollUrl: `${settings.publicUrl}/config`, pollIntervalSeconds: settings.pollIntervalSeconds }))
+}

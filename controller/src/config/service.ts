@@ -1,0 +1,87 @@
+import { Invalid, isHttpUrl, Unavailable, type ConfigDoc, type Logger } from '@dcm/shared'
+import type { ConfigStore } from '../store'
+import { etagOf } from './etag'
+import type { ConfigInput } from './model'
+
+/** What GET /config serves, prepared once per version so the hot path only copies bytes. */
+export type Snapshot = { readonly doc: ConfigDoc; readonly etag: string; readonly body: string }
+
+const STORE_TIMEOUT_MS = 5000
+
+export function snapshotOf(doc: ConfigDoc): Snapshot {
+  const body = JSON.stringify(doc)
+  return Object.freeze({ doc, etag: etagOf(doc, body), body })
+}
+
+/** The in-memory current config, kept in step with the store. Reads never touch the database. */
+export class ConfigService {
+  #snap: Snapshot | null = null
+  readonly #listeners = new Set<(s: Snapshot) => void>()
+
+  constructor(
+    private readonly store: ConfigStore,
+    private readonly logger: Logger,
+  ) {}
+
+  get snapshot(): Snapshot | null {
+    return this.#snap
+  }
+
+  /** Called on every change of the snapshot (used by long-polls). */
+  onChange(fn: (s: Snapshot) => void): () => void {
+    this.#listeners.add(fn)
+    return () => this.#listeners.delete(fn)
+  }
+
+  /** Load the store's current version into the snapshot (start-up, and safety refreshes). The store
+   *  is the authority here, so any difference replaces the snapshot. */
+  async refresh(): Promise<Snapshot | null> {
+    const doc = await guard(this.store.current(), 'read')
+    if (doc && doc.version !== this.#snap?.doc.version) this.#install(snapshotOf(doc))
+    else if (doc && this.#snap && snapshotOf(doc).etag !== this.#snap.etag) this.#install(snapshotOf(doc))
+    return this.#snap
+  }
+
+  /** Store a new version (or find the identical current one). Answers only after the store committed. */
+  async write(input: ConfigInput): Promise<{ snapshot: Snapshot; created: boolean }> {
+    if (!isHttpUrl(input.url)) throw new Invalid('body field "url": must be an absolute http:// or https:// URL', 'url')
+    const { doc, created } = await guard(this.store.write(input), 'write')
+    const snap = snapshotOf(doc)
+    // Parallel writes can finish out of order: never move the snapshot back.
+    if (!this.#snap || doc.version > this.#snap.doc.version) this.#install(snap)
+    if (created) this.logger.info('config stored', { version: doc.version })
+    return { snapshot: snap, created }
+  }
+
+  /** Install a version learnt from elsewhere (another replica) if it is newer. */
+  offer(doc: ConfigDoc): void {
+    if (!this.#snap || doc.version > this.#snap.doc.version) this.#install(snapshotOf(doc))
+  }
+
+  #install(s: Snapshot) {
+    this.#snap = s
+    for (const fn of this.#listeners) fn(s)
+  }
+}
+
+/** Run a store call with a deadline; any failure becomes a 503 the caller can act on. */
+export async function guard<T>(p: Promise<T>, what: 'read' | 'write'): Promise<T> {
+  let timer: Timer | undefined
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`store did not answer within ${STORE_TIMEOUT_MS} ms`)), STORE_TIMEOUT_MS)
+  })
+  try {
+    return await Promise.race([p, timeout])
+  } catch (e) {
+    const detail = e instanceof Error ? e.message : String(e)
+    throw new Unavailable(
+      what === 'write'
+        ? `the config store is unavailable (${detail}); the change was not acknowledged, retry it`
+        : `the config store is unavailable (${detail})`,
+      'store_unavailable',
+      1,
+    )
+  } finally {
+    clearTimeout(timer)
+  }
+}

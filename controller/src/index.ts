@@ -1,0 +1,43 @@
+import { createLogger, serve, SettingsError } from '@dcm/shared'
+import { createApp } from './app'
+import { ConfigService } from './config'
+import { loadSettings } from './settings'
+import { openStore } from './store'
+
+let settings
+try {
+  settings = loadSettings()
+} catch (e) {
+  if (!(e instanceof SettingsError)) throw e
+  console.error(`controller: ${e.message}`)
+  process.exit(2)
+}
+
+const logger = createLogger({ service: 'controller', level: settings.logLevel })
+const store = openStore(settings)
+await startStore()
+const config = new ConfigService(store, logger)
+await config.refresh()
+
+const app = createApp({ settings, store, logger, config })
+serve(app, { port: settings.port, logger, onStop: () => store.close() })
+logger.info('controller ready', { store: store.kind, version: config.snapshot?.doc.version ?? null, public_url: settings.publicUrl })
+
+/** Migrate, retrying for a while so a database that starts alongside us has time to come up. */
+async function startStore() {
+  const deadline = Date.now() + 30_000
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await store.migrate()
+      return
+    } catch (e) {
+      if (Date.now() > deadline) {
+        logger.error('cannot open the config store; giving up', { store: store.kind, error: e as Error })
+        logger.flush()
+        process.exit(1)
+      }
+      logger.warn('config store not reachable yet; retrying', { store: store.kind, attempt, error: e as Error })
+      await Bun.sleep(Math.min(2000, 100 * 2 ** attempt))
+    }
+  }
+}

@@ -1,0 +1,13 @@
+import { postgresStore } from './postgres'
+import { sqliteStore } from './sqlite'
+import type { ConfigStore } from './types'
+
+export type { ConfigStore, ConfigInput, AgentRecord } from './types'
+export { sameConfig } from './types'
+export { postgresStore } from './postgres'
+export { sqliteStore } from './sqlite'
+
+/** PostgreSQL when a postgres:// URL is given, else the embedded SQLite file. */
+export function openStore(opts: { databaseUrl?: string; sqlitePath: string }): ConfigStore {
+  return opts.databaseUrl ? postgresStore(opts.databaseUrl) : sqliteStore(opts.sqlitePath)
+}

@@ -1,0 +1,202 @@
+import { describe, expect, test } from 'bun:test'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { call, spawnService, tcpProxy, testDatabase, waitFor } from '../../test/harness'
+
+const AGENT = 'agent-key-1'
+const ADMIN = 'admin-key-1'
+const keys = { AGENT_API_KEY: `${AGENT},agent-key-2`, ADMIN_API_KEY: ADMIN, POLL_INTERVAL_SECONDS: '0.2' }
+const pgUrl = await testDatabase()
+const freshPg = async () => ({ ...keys, DATABASE_URL: (await testDatabase())! })
+
+const sqliteEnv = async () => ({ ...keys, SQLITE_PATH: join(mkdtempSync(join(tmpdir(), 'dcm-ctl-')), 'controller.sqlite') })
+
+function suite(kind: 'sqlite' | 'postgres', storeEnv: () => Promise<Record<string, string>>) {
+  describe(`controller on ${kind}`, () => {
+    test('agents register: a new agent gets an id (201), a known one keeps its id (200)', async () => {
+      const c = await spawnService('controller', { env: await storeEnv() })
+      const first = await call(`${c.url}/register`, { method: 'POST', key: AGENT, json: { hostname: 'box-1', labels: { zone: 'a' } } })
+      const id = first.body.agent_id // read before toMatchObject: Bun's asymmetric matchers overwrite nested values
+      expect(first).toMatchObject({ status: 201, body: { agent_id: expect.any(String), poll_url: `http://localhost:${c.port}/config`, poll_interval_seconds: 0.2 } })
+      const again = await call(`${c.url}/register`, { method: 'POST', key: AGENT, json: { agent_id: id } })
+      expect(again).toMatchObject({ status: 200, body: { agent_id: id } })
+      const empty = await call(`${c.url}/register`, { method: 'POST', key: 'agent-key-2' })
+      expect(empty.status).toBe(201)
+    })
+
+    test('config: 404 before any write, then versions, ETag and 304', async () => {
+      const c = await spawnService('controller', { env: await storeEnv() })
+      expect(await call(`${c.url}/config`, { key: AGENT })).toMatchObject({ status: 404, body: { error: 'no_config' } })
+
+      const put = await call(`${c.url}/config`, { method: 'POST', key: ADMIN, json: { url: 'http://up.example/a', timeout_ms: 300 } })
+      expect(put.status).toBe(201)
+      expect(put.body).toEqual({ version: 1, url: 'http://up.example/a', timeout_ms: 300, updated_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) })
+      const etag = put.headers.get('etag')!
+      expect(etag).toMatch(/^"[^"]+"$/)
+
+      const got = await call(`${c.url}/config`, { key: AGENT, headers: { 'x-agent-id': 'a1' } })
+      expect(got.status).toBe(200)
+      expect(got.body).toEqual(put.body)
+      expect(got.headers.get('etag')).toBe(etag)
+      expect(got.headers.get('cache-control')).toBe('no-cache')
+
+      const cached = await call(`${c.url}/config`, { key: AGENT, headers: { 'if-none-match': etag } })
+      expect({ status: cached.status, etag: cached.headers.get('etag'), body: cached.body }).toEqual({ status: 304, etag, body: null })
+
+      // Identical body: no new version.
+      const same = await call(`${c.url}/config`, { method: 'POST', key: ADMIN, json: { url: 'http://up.example/a', timeout_ms: 300 } })
+      expect({ status: same.status, body: same.body }).toEqual({ status: 200, body: put.body })
+
+      const next = await call(`${c.url}/config`, { method: 'POST', key: ADMIN, json: { url: 'http://up.example/b' } })
+      expect(next.body).toMatchObject({ version: 2, url: 'http://up.example/b' })
+      const stale = await call(`${c.url}/config`, { key: AGENT, headers: { 'if-none-match': etag } })
+      expect(stale).toMatchObject({ status: 200, body: { version: 2 } })
+      // The admin key may read too.
+      expect((await call(`${c.url}/config`, { key: ADMIN })).status).toBe(200)
+    })
+
+    test('bad input gets a clear 4xx JSON error and changes nothing', async () => {
+      const c = await spawnService('controller', { env: await storeEnv() })
+      await call(`${c.url}/config`, { method: 'POST', key: ADMIN, json: { url: 'http://good.example/' } })
+      const post = (body: string, extra: Record<string, string> = {}) =>
+        call(`${c.url}/config`, { method: 'POST', key: ADMIN, body, headers: { 'content-type': 'application/json', ...extra } })
+      const cases: [string, number, string][] = [
+        ['{"url":', 400, 'malformed_json'],
+        ['{"url":"http://x.example/","extra":1}', 422, 'extra'],
+        ['{"url":"ftp://x.example/"}', 422, 'url'],
+        ['{"url":"not a url"}', 422, 'url'],
+        [JSON.stringify({ url: `http://x.example/${'a'.repeat(2048)}` }), 422, 'url'],
+        ['{"url":"http://x.example/","timeout_ms":0}', 422, 'timeout_ms'],
+        ['{"url":"http://x.example/","timeout_ms":60001}', 422, 'timeout_ms'],
+        ['{"url":"http://x.example/","timeout_ms":1.5}', 422, 'timeout_ms'],
+        ['[]', 422, ''],
+        [JSON.stringify({ url: 'http://x.example/', pad: 'x'.repeat(70_000) }), 413, 'payload_too_large'],
+      ]
+      for (const [body, status, mention] of cases) {
+        const res = await post(body, { 'x-request-id': 'bad-1' })
+        expect({ body: body.slice(0, 40), status: res.status }).toEqual({ body: body.slice(0, 40), status })
+        expect(Object.keys(res.body).sort()).toEqual(['error', 'message', 'request_id'])
+        expect(`${res.body.error}: ${res.body.message}`).toContain(mention)
+        expect(res.body.request_id).toBe('bad-1')
+      }
+      const regBad = await call(`${c.url}/register`, { method: 'POST', key: AGENT, json: { agent_id: 'has space' } })
+      expect(regBad).toMatchObject({ status: 422, body: { error: 'validation_failed', message: expect.stringContaining('agent_id') } })
+      expect((await call(`${c.url}/config`, { key: AGENT })).body).toMatchObject({ version: 1, url: 'http://good.example/' })
+      expect((await call(`${c.url}/nope`, { key: AGENT })).body).toMatchObject({ error: 'not_found' })
+    })
+
+    test('auth: no key → 401, an agent key cannot write (403), both rotated agent keys work', async () => {
+      const c = await spawnService('controller', { env: await storeEnv() })
+      const write = (key?: string) => call(`${c.url}/config`, { method: 'POST', key, json: { url: 'http://x.example/' } })
+      expect(await write()).toMatchObject({ status: 401, body: { error: 'unauthorized' } })
+      expect(await write('wrong')).toMatchObject({ status: 401 })
+      expect(await write(AGENT)).toMatchObject({ status: 403, body: { error: 'forbidden' } })
+      expect((await call(`${c.url}/config`, { headers: { 'x-api-key': 'agent-key-2' } })).status).toBe(404)
+      expect((await call(`${c.url}/config`)).status).toBe(401)
+      expect((await call(`${c.url}/register`, { method: 'POST', key: ADMIN })).status).toBe(403)
+      expect(c.output()).not.toContain(ADMIN)
+      expect(c.output()).not.toContain(AGENT)
+    })
+
+    test('parallel writes get distinct versions and every acknowledged one is kept', async () => {
+      const c = await spawnService('controller', { env: await storeEnv() })
+      const n = 40
+      const results = await Promise.all(
+        Array.from({ length: n }, (_, i) => call(`${c.url}/config`, { method: 'POST', key: ADMIN, json: { url: `http://p${i}.example/` } })),
+      )
+      expect(results.map((r) => r.status)).toEqual(Array(n).fill(201))
+      const versions = results.map((r) => r.body.version).sort((a: number, b: number) => a - b)
+      expect(versions).toEqual(Array.from({ length: n }, (_, i) => i + 1))
+      expect((await call(`${c.url}/config`, { key: AGENT })).body.version).toBe(n)
+    })
+
+    test('everything acknowledged survives a restart, and a known agent keeps its id', async () => {
+      const env = await storeEnv()
+      let c = await spawnService('controller', { env })
+      const reg = await call(`${c.url}/register`, { method: 'POST', key: AGENT })
+      const put = await call(`${c.url}/config`, { method: 'POST', key: ADMIN, json: { url: 'http://kept.example/', timeout_ms: 50 } })
+      c = await c.restart()
+      const got = await call(`${c.url}/config`, { key: AGENT })
+      expect({ body: got.body, etag: got.headers.get('etag') }).toEqual({ body: put.body, etag: put.headers.get('etag') })
+      expect(await call(`${c.url}/register`, { method: 'POST', key: AGENT, json: { agent_id: reg.body.agent_id } })).toMatchObject({
+        status: 200,
+        body: { agent_id: reg.body.agent_id },
+      })
+    })
+
+    test('health, readiness and OpenAPI docs', async () => {
+      const c = await spawnService('controller', { env: await storeEnv() })
+      expect(await call(`${c.url}/healthz`)).toMatchObject({ status: 200, body: { status: 'ok' } })
+      expect(await call(`${c.url}/readyz`)).toMatchObject({ status: 200, body: { status: 'ready', store: kind } })
+      const docs = await call(`${c.url}/swagger/json`)
+      expect(Object.keys(docs.body.paths).sort()).toEqual(['/config', '/healthz', '/readyz', '/register'])
+      expect(Object.keys(docs.body.components.securitySchemes).sort()).toEqual(['apiKeyHeader', 'bearerAuth'])
+      expect((await fetch(`${c.url}/swagger`)).status).toBe(200)
+    })
+  })
+}
+
+suite('sqlite', sqliteEnv)
+if (pgUrl) suite('postgres', freshPg)
+
+describe('controller start-up and shutdown', () => {
+  test('a missing or malformed setting stops it with a message naming the variable', async () => {
+    for (const [env, name] of [
+      [{ ADMIN_API_KEY: ADMIN }, 'AGENT_API_KEY'],
+      [{ ...keys, PORT: 'abc' }, 'PORT'],
+      [{ ...keys, POLL_INTERVAL_SECONDS: '-1' }, 'POLL_INTERVAL_SECONDS'],
+      [{ ...keys, DATABASE_URL: 'mysql://x' }, 'DATABASE_URL'],
+      [{ ...keys, NODE_ENV: 'production', AGENT_API_KEY: 'dev-agent-key' }, 'AGENT_API_KEY'],
+    ] as [Record<string, string>, string][]) {
+      const p = Bun.spawn(['bun', 'src/index.ts'], { cwd: join(import.meta.dir, '..'), env: { PATH: process.env.PATH!, ...env }, stdout: 'pipe', stderr: 'pipe' })
+      expect(await p.exited).toBe(2)
+      expect(await new Response(p.stderr).text()).toContain(name)
+    }
+  })
+
+  test('SIGTERM exits cleanly with code 0', async () => {
+    const c = await spawnService('controller', { env: await sqliteEnv() })
+    expect(await c.stop('SIGTERM')).toBe(0)
+    expect(c.logs().some((l) => l.msg === 'shutting down')).toBe(true)
+  })
+
+  test('a reset database: an agent presenting its id keeps it', async () => {
+    const env = await sqliteEnv()
+    let c = await spawnService('controller', { env })
+    const reg = await call(`${c.url}/register`, { method: 'POST', key: AGENT })
+    await c.stop()
+    rmSync(env.SQLITE_PATH)
+    c = await spawnService('controller', { env, port: c.port })
+    expect(await call(`${c.url}/register`, { method: 'POST', key: AGENT, json: { agent_id: reg.body.agent_id } })).toMatchObject({
+      status: 200,
+      body: { agent_id: reg.body.agent_id },
+    })
+  })
+})
+
+describe.skipIf(!pgUrl)('controller when PostgreSQL becomes unreachable', () => {
+  test('reads keep serving the snapshot, writes and /readyz answer 503, and writes work again once it is back', async () => {
+    const pg = new URL(pgUrl!)
+    const proxy = await tcpProxy({ host: pg.hostname, port: Number(pg.port || 5432) })
+    const viaProxy = new URL(pgUrl!)
+    viaProxy.host = `127.0.0.1:${proxy.port}`
+    const c = await spawnService('controller', { env: { ...keys, DATABASE_URL: viaProxy.toString() } })
+    const put = await call(`${c.url}/config`, { method: 'POST', key: ADMIN, json: { url: 'http://before.example/' } })
+    const version = put.body.version
+
+    proxy.cut()
+    const write = await call(`${c.url}/config`, { method: 'POST', key: ADMIN, json: { url: 'http://during.example/' } })
+    expect(write).toMatchObject({ status: 503, body: { error: 'store_unavailable', message: expect.stringContaining('unavailable') } })
+    expect(await call(`${c.url}/readyz`)).toMatchObject({ status: 503, body: { error: 'store_unavailable' } })
+    expect(await call(`${c.url}/config`, { key: AGENT })).toMatchObject({ status: 200, body: { version, url: 'http://before.example/' } })
+
+    proxy.restore()
+    const after = await waitFor('a write to succeed after the database is back', async () => {
+      const r = await call(`${c.url}/config`, { method: 'POST', key: ADMIN, json: { url: 'http://after.example/' } })
+      return r.status === 201 ? r : null
+    })
+    expect(after.body).toMatchObject({ version: version + 1, url: 'http://after.example/' })
+    expect((await call(`${c.url}/readyz`)).status).toBe(200)
+  })
+})

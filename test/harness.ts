@@ -1,0 +1,246 @@
+/** Test harness: spawns the real services as child processes on free ports, waits for conditions with
+ *  deadlines, and kills everything it started, also when a test fails. */
+import { afterAll } from 'bun:test'
+import { join } from 'node:path'
+import postgres from 'postgres'
+
+export const ROOT = join(import.meta.dir, '..')
+export type ServiceName = 'controller' | 'agent' | 'worker'
+
+const live = new Set<Bun.Subprocess>()
+const cleanups: (() => Promise<void> | void)[] = []
+afterAll(async () => {
+  for (const p of live) p.kill('SIGKILL')
+  await Promise.all([...live].map((p) => p.exited))
+  for (const c of cleanups.splice(0).reverse()) await c()
+})
+process.on('exit', () => {
+  for (const p of live) p.kill('SIGKILL')
+})
+
+/** Run `fn` when the test file ends, after every process is killed. */
+export const onCleanup = (fn: () => Promise<void> | void) => void cleanups.push(fn)
+
+export async function freePort(): Promise<number> {
+  const s = Bun.listen({ hostname: '127.0.0.1', port: 0, socket: { data() {} } })
+  const port = s.port
+  s.stop(true)
+  return port
+}
+
+/** Poll `fn` until it returns a truthy value (returned) or the deadline passes (throws with `what`). */
+export async function waitFor<T>(what: string, fn: () => Promise<T> | T, timeoutMs = 15_000, everyMs = 25): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs
+  let last: unknown
+  for (;;) {
+    try {
+      const v = await fn()
+      if (v) return v as NonNullable<T>
+    } catch (e) {
+      last = e
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${last}` : ''}`)
+    await Bun.sleep(everyMs)
+  }
+}
+
+export interface Service {
+  name: string
+  url: string
+  port: number
+  env: Record<string, string>
+  proc: Bun.Subprocess
+  /** Everything the process wrote so far, stdout and stderr. */
+  output(): string
+  /** Parsed JSON log lines. */
+  logs(): Record<string, any>[]
+  stop(signal?: NodeJS.Signals): Promise<number>
+  /** Stop (SIGKILL by default) and start again on the same port with the same settings plus `env`. */
+  restart(env?: Record<string, string>, signal?: NodeJS.Signals): Promise<Service>
+}
+
+export interface SpawnOptions {
+  env?: Record<string, string>
+  port?: number
+  /** Command to run instead of `bun src/index.ts` in the service folder (e.g. a compiled executable). */
+  cmd?: string[]
+  /** Wait for /healthz before returning (default true). */
+  waitHealthy?: boolean
+}
+
+export async function spawnService(name: ServiceName, opts: SpawnOptions = {}): Promise<Service> {
+  const port = opts.port ?? (await freePort())
+  const env: Record<string, string> = { LOG_LEVEL: 'debug', ...opts.env, PORT: String(port) }
+  const cmd = opts.cmd ?? ['bun', 'src/index.ts']
+  const proc = Bun.spawn(cmd, {
+    cwd: join(ROOT, name),
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
+    stdin: 'ignore',
+    stdout: 'pipe',
+    stderr: 'pipe',
+  })
+  live.add(proc)
+  void proc.exited.then(() => live.delete(proc))
+  let out = ''
+  const drain = async (s: ReadableStream<Uint8Array>) => {
+    const dec = new TextDecoder()
+    for await (const chunk of s) out += dec.decode(chunk, { stream: true })
+  }
+  void drain(proc.stdout)
+  void drain(proc.stderr)
+  const url = `http://127.0.0.1:${port}`
+  const svc: Service = {
+    name,
+    url,
+    port,
+    env,
+    proc,
+    output: () => out,
+    logs: () =>
+      out.split('\n').flatMap((l) => {
+        if (!l.startsWith('{')) return []
+        try {
+          return [JSON.parse(l)]
+        } catch {
+          return []
+        }
+      }),
+    async stop(signal = 'SIGKILL') {
+      proc.kill(signal)
+      return proc.exited
+    },
+    async restart(extra = {}, signal = 'SIGKILL') {
+      await svc.stop(signal)
+      return spawnService(name, { ...opts, port, env: { ...opts.env, ...extra } })
+    },
+  }
+  if (opts.waitHealthy !== false) {
+    await waitFor(`${name} /healthz on ${url}`, async () => {
+      if (proc.exitCode !== null) throw new Error(`${name} exited with ${proc.exitCode}:\n${out}`)
+      return (await fetch(`${url}/healthz`)).ok
+    })
+  }
+  return svc
+}
+
+/** Fetch JSON with an API key; returns status, headers and parsed body (or null). */
+export async function call(url: string, init: RequestInit & { key?: string; json?: unknown } = {}) {
+  const headers = new Headers(init.headers)
+  if (init.key) headers.set('authorization', `Bearer ${init.key}`)
+  let body = init.body
+  if (init.json !== undefined) {
+    headers.set('content-type', 'application/json')
+    body = JSON.stringify(init.json)
+  }
+  const res = await fetch(url, { ...init, headers, body })
+  const text = await res.text()
+  let json: any = null
+  try {
+    json = text ? JSON.parse(text) : null
+  } catch {
+    json = text
+  }
+  return { status: res.status, headers: res.headers, body: json }
+}
+
+/** A fresh PostgreSQL database for this test file, dropped at the end; null (with a visible message)
+ *  when TEST_DATABASE_URL is unset outside CI. In CI a missing TEST_DATABASE_URL fails the run. */
+export async function testDatabase(): Promise<string | null> {
+  const base = process.env.TEST_DATABASE_URL
+  if (!base) {
+    if (process.env.CI) throw new Error('TEST_DATABASE_URL must be set in CI: the PostgreSQL tests must run there')
+    console.warn('SKIPPING PostgreSQL tests: TEST_DATABASE_URL is not set')
+    return null
+  }
+  const name = `dcm_test_${process.pid}_${Math.random().toString(36).slice(2, 8)}`
+  const admin = postgres(base, { max: 1, onnotice: () => {} })
+  await admin.unsafe(`create database ${name}`)
+  await admin.end()
+  onCleanup(async () => {
+    const a = postgres(base, { max: 1, onnotice: () => {} })
+    await a.unsafe(`drop database if exists ${name} with (force)`)
+    await a.end()
+  })
+  const u = new URL(base)
+  u.pathname = `/${name}`
+  return u.toString()
+}
+
+/** A TCP proxy a test can cut (close every connection, refuse new ones) and restore. */
+export async function tcpProxy(target: { host: string; port: number }) {
+  const port = await freePort()
+  type Pair = { client: Bun.Socket<Pair>; upstream?: Bun.Socket<any>; pending: Uint8Array[] }
+  const pairs = new Set<Pair>()
+  let server: Bun.TCPSocketListener<Pair> | null = null
+  const start = () => {
+    server = Bun.listen<Pair>({
+      hostname: '127.0.0.1',
+      port,
+      socket: {
+        open(client) {
+          const pair: Pair = { client, pending: [] }
+          client.data = pair
+          pairs.add(pair)
+          Bun.connect({
+            hostname: target.host,
+            port: target.port,
+            socket: {
+              open(up) {
+                pair.upstream = up
+                for (const c of pair.pending) up.write(c)
+                pair.pending = []
+              },
+              data(_up, chunk) {
+                pair.client.write(chunk)
+              },
+              close() {
+                pair.client.end()
+              },
+              error() {
+                pair.client.end()
+              },
+            },
+          }).catch(() => client.end())
+        },
+        data(client, chunk) {
+          const pair = client.data
+          if (pair.upstream) pair.upstream.write(chunk)
+          else pair.pending.push(new Uint8Array(chunk))
+        },
+        close(client) {
+          client.data?.upstream?.end()
+          pairs.delete(client.data)
+        },
+      },
+    })
+  }
+  start()
+  const proxy = {
+    port,
+    cut() {
+      server?.stop(true)
+      server = null
+      for (const p of pairs) {
+        p.client.terminate()
+        p.upstream?.terminate()
+      }
+      pairs.clear()
+    },
+    restore() {
+      if (!server) start()
+    },
+  }
+  onCleanup(() => proxy.cut())
+  return proxy
+}
+
+/** A tiny upstream for /hit: answers with a body that names it, so a test can tell upstreams apart. */
+export function upstreamStub(name: string, handler?: (req: Request) => Response | Promise<Response>) {
+  const server = Bun.serve({
+    port: 0,
+    hostname: '127.0.0.1',
+    fetch: handler ?? (() => new Response(`hello from ${name}`, { headers: { 'content-type': 'text/plain' } })),
+  })
+  onCleanup(() => server.stop(true))
+  return { url: `http://127.0.0.1:${server.port}`, server }
+}
