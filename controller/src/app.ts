@@ -1,4 +1,4 @@
-import { apiDocs, apiKeyAuth, createHttpApp, ErrorShape, type Logger } from '@dcm/shared'
+import { apiDocs, apiKeyAuth, createHttpApp, ErrorShape, type Logger, Int } from '@dcm/shared'
 import { t } from 'elysia'
 import { agentRoutes } from './agents'
 import { configRoutes, ConfigService } from './config'
@@ -26,10 +26,10 @@ export function createApp({ settings, store, logger, config }: Deps) {
         return { status: 'ready', store: store.kind, version: config.snapshot?.doc.version ?? null }
       },
       {
-        response: { 200: t.Object({ status: t.String(), store: t.String(), version: t.Union([t.Integer(), t.Null()]) }), 503: ErrorShape },
+        response: { 200: t.Object({ status: t.String(), store: t.String(), version: t.Union([Int(), t.Null()]) }), 503: ErrorShape },
         detail: { summary: 'Ready when the config store answers', tags: ['health'] },
       },
     )
-    .use(configRoutes(config, auth))
+    .use(configRoutes(config, auth, { pollIntervalSeconds: settings.pollIntervalSeconds }))
     .use(agentRoutes(store, auth, { pollUrl: `${settings.publicUrl}/config`, pollIntervalSeconds: settings.pollIntervalSeconds }))
 }

@@ -1,8 +1,8 @@
 import { t } from 'elysia'
-import { LOG_LEVELS, parseSettings, requireKeys, SettingsError } from '@dcm/shared'
+import { LOG_LEVELS, parseSettings, requireKeys, SettingsError, Int } from '@dcm/shared'
 
 const Env = t.Object({
-  PORT: t.Integer({ minimum: 0, maximum: 65535, default: 8080, description: 'HTTP port' }),
+  PORT: Int({ minimum: 0, maximum: 65535, default: 8080, description: 'HTTP port' }),
   LOG_LEVEL: t.Union(LOG_LEVELS.map((l) => t.Literal(l)), { default: 'info', description: 'debug, info, warn or error' }),
   DATABASE_URL: t.Optional(t.String({ pattern: '^postgres(ql)?://', description: 'a postgres:// URL; unset = embedded SQLite' })),
   SQLITE_PATH: t.String({ minLength: 1, default: './data/controller.sqlite', description: 'SQLite file when DATABASE_URL is unset' }),
@@ -10,7 +10,7 @@ const Env = t.Object({
   ADMIN_API_KEY: t.Optional(t.String()),
   POLL_INTERVAL_SECONDS: t.Number({ exclusiveMinimum: 0, maximum: 3600, default: 5, description: 'seconds between agent polls, fractions allowed' }),
   PUBLIC_URL: t.Optional(t.String({ pattern: '^https?://', description: 'base URL agents reach this controller at' })),
-  BODY_LIMIT_BYTES: t.Integer({ minimum: 1024, default: 65536, description: 'largest accepted request body' }),
+  BODY_LIMIT_BYTES: Int({ minimum: 1024, default: 65536, description: 'largest accepted request body' }),
 })
 
 export type Settings = ReturnType<typeof loadSettings>

@@ -1,5 +1,5 @@
 import { t } from 'elysia'
-import { ConfigDoc } from '@dcm/shared'
+import { ConfigDoc, Int } from '@dcm/shared'
 
 export { ConfigDoc }
 
@@ -7,7 +7,7 @@ export { ConfigDoc }
 export const ConfigInput = t.Object(
   {
     url: t.String({ minLength: 1, maxLength: 2048, description: 'Absolute http(s) URL, at most 2048 characters' }),
-    timeout_ms: t.Optional(t.Integer({ minimum: 1, maximum: 60000, description: 'Upstream timeout for GET /hit, 1..60000' })),
+    timeout_ms: t.Optional(Int({ minimum: 1, maximum: 60000, description: 'Upstream timeout for GET /hit, 1..60000' })),
   },
   { additionalProperties: false },
 )

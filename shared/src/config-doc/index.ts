@@ -1,11 +1,12 @@
 import { t } from 'elysia'
+import { Int } from '../schema'
 
 /** The config document: what the controller serves, the agent caches and the worker applies. */
 export const ConfigDoc = t.Object(
   {
-    version: t.Integer({ minimum: 1, description: 'Increases by one with every change' }),
+    version: Int({ minimum: 1, description: 'Increases by one with every change' }),
     url: t.String({ minLength: 1, maxLength: 2048, pattern: '^[hH][tT][tT][pP][sS]?://', description: 'Absolute http(s) URL that GET /hit calls' }),
-    timeout_ms: t.Optional(t.Integer({ minimum: 1, maximum: 60000, description: 'Upstream timeout for GET /hit (default 5000)' })),
+    timeout_ms: t.Optional(Int({ minimum: 1, maximum: 60000, description: 'Upstream timeout for GET /hit (default 5000)' })),
     updated_at: t.String({ format: 'date-time', description: 'When this version was stored (ISO 8601)' }),
   },
   { additionalProperties: false },

@@ -1,6 +1,6 @@
 import { expect, test } from 'bun:test'
 import { t } from 'elysia'
-import { apiKeyAuth, createHttpApp, createLogger } from '..'
+import { apiKeyAuth, createHttpApp, createLogger, Int } from '..'
 
 const lines: string[] = []
 const logger = createLogger({ service: 'test', level: 'debug', sink: { write: (s) => lines.push(s), flush: () => {} } })
@@ -8,7 +8,7 @@ const app = createHttpApp({ service: 'test', logger, bodyLimit: 1024 })
   .use(apiKeyAuth({ agent: ['agent-key'], admin: ['admin-key'] }))
   .post('/things', ({ body, role }) => ({ ...body, role }), {
     auth: ['admin'],
-    body: t.Object({ url: t.String(), n: t.Optional(t.Integer({ minimum: 1 })) }, { additionalProperties: false }),
+    body: t.Object({ url: t.String(), n: t.Optional(Int({ minimum: 1 })) }, { additionalProperties: false }),
   })
 
 const post = (body: string | ReadableStream | null, headers: Record<string, string> = {}) =>

@@ -2,8 +2,8 @@ import type { Elysia } from 'elysia'
 import type { Logger } from '../logging'
 
 /** Listen on `port` and exit cleanly on SIGTERM/SIGINT: stop accepting, run `onStop`, flush logs. */
-export function serve(app: Elysia<any, any, any, any, any, any, any>, opts: { port: number; logger: Logger; onStop?: () => Promise<void> | void }) {
-  app.listen({ port: opts.port, hostname: '0.0.0.0' })
+export function serve(app: Elysia<any, any, any, any, any, any, any>, opts: { port: number; logger: Logger; onStop?: () => Promise<void> | void; idleTimeoutSeconds?: number }) {
+  app.listen({ port: opts.port, hostname: '0.0.0.0', idleTimeout: opts.idleTimeoutSeconds ?? 30 })
   const port = app.server?.port
   opts.logger.info('listening', { port })
   let stopping = false

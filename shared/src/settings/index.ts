@@ -24,8 +24,11 @@ export function parseSettings<S extends TObject>(schema: S, env: Record<string, 
       else problems.push(`${name} is required${describe(prop)}`)
       continue
     }
-    const value = Value.Convert(prop, raw.trim())
-    if (!Value.Check(prop, value)) {
+    const text = raw.trim()
+    const value = Value.Convert(prop, text)
+    // Convert is lenient ("5.5" → 5 for an integer); a setting must say exactly what it means.
+    const numeric = prop.type === 'integer' ? /^-?\d+$/ : prop.type === 'number' ? /^-?\d+(\.\d+)?$/ : null
+    if ((numeric && !numeric.test(text)) || !Value.Check(prop, value)) {
       const shown = /KEY|SECRET|PASSWORD|TOKEN/.test(name) ? '(hidden)' : JSON.stringify(raw)
       problems.push(`${name} is invalid: got ${shown}${describe(prop)}`)
       continue
