@@ -1,0 +1,34 @@
+import { apiDocs, apiKeyAuth, createHttpApp, ErrorShape, Unavailable, type Logger } from '@dcm/shared'
+import { configRoutes, type ConfigService } from './config'
+import { ReadyReply } from './config/model'
+import { hitRoutes } from './hit'
+import type { Settings } from './settings'
+
+export type Deps = { settings: Settings; logger: Logger; config: ConfigService }
+
+/** Build the worker's HTTP app from its dependencies; does not listen. */
+export function createApp({ settings, logger, config }: Deps) {
+  const auth = apiKeyAuth({ agent: settings.agentKeys })
+  return createHttpApp({ service: 'worker', logger, bodyLimit: settings.bodyLimit })
+    .use(
+      apiDocs({
+        title: 'dcm worker',
+        version: '0.1.0',
+        description: 'Applies the config its agent pushes and serves GET /hit by calling the configured url.',
+      }),
+    )
+    .get(
+      '/readyz',
+      () => {
+        const cfg = config.active
+        if (cfg === null) throw new Unavailable('no config has been applied yet', 'not_ready')
+        return { status: 'ready' as const, version: cfg.doc.version }
+      },
+      {
+        response: { 200: ReadyReply, 503: ErrorShape },
+        detail: { summary: 'Ready once a config is applied', tags: ['health'] },
+      },
+    )
+    .use(configRoutes(config, auth))
+    .use(hitRoutes(config))
+}

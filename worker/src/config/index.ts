@@ -1,0 +1,24 @@
+import { Elysia } from 'elysia'
+import { ErrorShape, type AuthPlugin } from '@dcm/shared'
+import { ApplyReply, ConfigDoc, State } from './model'
+import type { ConfigService } from './service'
+
+export { ConfigService } from './service'
+
+/** POST /config (the agent pushes the controller's document) and GET /state. */
+export const configRoutes = (svc: ConfigService, auth: AuthPlugin<'agent'>) =>
+  new Elysia({ name: 'worker.config' })
+    .use(auth)
+    .post('/config', ({ body }) => svc.apply(body), {
+      auth: ['agent'],
+      body: ConfigDoc,
+      response: { 200: ApplyReply, 400: ErrorShape, 401: ErrorShape, 409: ErrorShape, 413: ErrorShape, 415: ErrorShape, 422: ErrorShape },
+      detail: {
+        summary: 'Apply a config document: a newer version replaces the active one (applied: true), the active one again changes nothing (applied: false); older → 409 stale_version, same version with other content → 409 version_conflict',
+        tags: ['config'],
+      },
+    })
+    .get('/state', () => svc.state, {
+      response: { 200: State },
+      detail: { summary: 'The active config (url userinfo masked), or nulls before any is applied', tags: ['config'] },
+    })

@@ -1,0 +1,28 @@
+import { Elysia, t } from 'elysia'
+import { ErrorShape, Unavailable } from '@dcm/shared'
+import type { ConfigService } from '../config'
+import { forward } from './service'
+
+/** GET /hit: the hot path. Reads the active config once, so a config applied meanwhile does not
+ *  change a request already under way. */
+export const hitRoutes = (config: ConfigService) =>
+  new Elysia({ name: 'worker.hit' }).get(
+    '/hit',
+    ({ request }) => {
+      const cfg = config.active
+      if (cfg === null) throw new Unavailable('no config has been applied yet', 'no_config')
+      return forward(cfg, request.headers.get('accept-encoding'))
+    },
+    {
+      response: {
+        200: t.Unknown({ description: "the upstream's answer: its status (any), content-type and body, streamed" }),
+        502: ErrorShape,
+        503: ErrorShape,
+        504: ErrorShape,
+      },
+      detail: {
+        summary: 'Call the configured url and pass its answer through; 502 upstream_unreachable, 503 no_config, 504 upstream_timeout',
+        tags: ['hit'],
+      },
+    },
+  )

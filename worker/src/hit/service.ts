@@ -1,0 +1,29 @@
+import { BadGateway, GatewayTimeout } from '@dcm/shared'
+import type { ActiveConfig } from '../config/service'
+import { stripHopByHop } from './headers'
+
+const IDENTITY = { 'accept-encoding': 'identity' }
+
+/** GET the configured url and hand back the upstream's response with its body still streaming.
+ *  The timeout covers the whole exchange, body included. */
+export async function forward(cfg: ActiveConfig, acceptEncoding: string | null): Promise<Response> {
+  let res: Response
+  try {
+    res = await fetch(cfg.url, {
+      signal: AbortSignal.timeout(cfg.timeoutMs),
+      // Pass the body through as the upstream encoded it, in an encoding the client accepts.
+      headers: acceptEncoding === null ? IDENTITY : { 'accept-encoding': acceptEncoding },
+      decompress: false,
+      // A proxy passes redirects on rather than following them to wherever they point.
+      redirect: 'manual',
+    })
+  } catch (e) {
+    const err = e as Error & { code?: string }
+    if (err.name === 'TimeoutError')
+      throw new GatewayTimeout(`the upstream ${cfg.maskedUrl} did not answer within ${cfg.timeoutMs} ms`, 'upstream_timeout')
+    throw new BadGateway(`the upstream ${cfg.maskedUrl} could not be reached (${err.code ?? err.name})`, 'upstream_unreachable')
+  }
+  // Also needed for Elysia: a Response with `transfer-encoding: chunked` would be re-read as text.
+  stripHopByHop(res.headers)
+  return res
+}
