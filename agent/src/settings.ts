@@ -1,0 +1,46 @@
+import { t } from 'elysia'
+import { LOG_LEVELS, parseSettings, requireKeys, SettingsError, Int } from '@dcm/shared'
+
+const Env = t.Object({
+  PORT: Int({ minimum: 0, maximum: 65535, default: 8081, description: 'HTTP port for /state, /healthz, /readyz' }),
+  LOG_LEVEL: t.Union(LOG_LEVELS.map((l) => t.Literal(l)), { default: 'info', description: 'debug, info, warn or error' }),
+  CONTROLLER_URL: t.String({ pattern: '^https?://', default: 'http://localhost:8080', description: 'base URL of the controller' }),
+  CONTROLLER_API_KEY: t.Optional(t.String()),
+  WORKER_URL: t.String({ pattern: '^https?://', default: 'http://localhost:8082', description: 'base URL of the worker' }),
+  WORKER_API_KEY: t.Optional(t.String()),
+  STATE_FILE: t.String({ minLength: 1, default: './data/agent-state.json', description: 'where the agent keeps its state' }),
+  BACKOFF_BASE_MS: Int({ minimum: 1, default: 500, description: 'first backoff ceiling after a network failure' }),
+  BACKOFF_MAX_MS: Int({ minimum: 1, default: 30000, description: 'largest backoff delay' }),
+  FILE_RETRY_MS: Int({ minimum: 1, default: 1000, description: 'retry interval after a state-file error' }),
+  LONG_POLL: t.Boolean({ default: true, description: 'hold polls open at the controller (true) or poll on an interval (false)' }),
+  LONG_POLL_WAIT_SECONDS: t.Number({ exclusiveMinimum: 0, maximum: 60, default: 30, description: 'how long the controller may hold a poll' }),
+  REQUEST_TIMEOUT_MS: Int({ minimum: 1, default: 10000, description: 'timeout of each request (beyond a long-poll hold)' }),
+})
+
+export type Settings = ReturnType<typeof loadSettings>
+
+const single = (name: string, keys: string[]) => {
+  if (keys.length !== 1) throw new SettingsError([`${name} must hold exactly one key (the agent presents it)`])
+  return keys[0]!
+}
+
+/** Read and check the agent's environment once at start-up. */
+export function loadSettings(env: Record<string, string | undefined> = process.env) {
+  const s = parseSettings(Env, env)
+  if (s.BACKOFF_MAX_MS < s.BACKOFF_BASE_MS) throw new SettingsError(['BACKOFF_MAX_MS must not be smaller than BACKOFF_BASE_MS'])
+  return Object.freeze({
+    port: s.PORT,
+    logLevel: s.LOG_LEVEL,
+    controllerUrl: s.CONTROLLER_URL.replace(/\/+$/, ''),
+    controllerKey: single('CONTROLLER_API_KEY', requireKeys('CONTROLLER_API_KEY', s.CONTROLLER_API_KEY, env)),
+    workerUrl: s.WORKER_URL.replace(/\/+$/, ''),
+    workerKey: single('WORKER_API_KEY', requireKeys('WORKER_API_KEY', s.WORKER_API_KEY, env)),
+    stateFile: s.STATE_FILE,
+    backoffBaseMs: s.BACKOFF_BASE_MS,
+    backoffMaxMs: s.BACKOFF_MAX_MS,
+    fileRetryMs: s.FILE_RETRY_MS,
+    longPoll: s.LONG_POLL,
+    longPollWaitSeconds: s.LONG_POLL_WAIT_SECONDS,
+    requestTimeoutMs: s.REQUEST_TIMEOUT_MS,
+  })
+}

@@ -1,0 +1,54 @@
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { call, freePort, spawnService, upstreamStub, waitFor, type Service } from '../../test/harness'
+
+export const KEYS = { agent: 'ctl-agent-key', admin: 'ctl-admin-key', worker: 'worker-key' }
+
+export const controllerEnv = (port: number, extra: Record<string, string> = {}) => ({
+  AGENT_API_KEY: KEYS.agent,
+  ADMIN_API_KEY: KEYS.admin,
+  POLL_INTERVAL_SECONDS: '0.2',
+  PUBLIC_URL: `http://127.0.0.1:${port}`,
+  SQLITE_PATH: join(mkdtempSync(join(tmpdir(), 'dcm-stack-')), 'controller.sqlite'),
+  ...extra,
+})
+
+export const agentEnv = (controllerUrl: string, workerUrl: string, extra: Record<string, string> = {}) => ({
+  CONTROLLER_URL: controllerUrl,
+  CONTROLLER_API_KEY: KEYS.agent,
+  WORKER_URL: workerUrl,
+  WORKER_API_KEY: KEYS.worker,
+  STATE_FILE: join(mkdtempSync(join(tmpdir(), 'dcm-agent-')), 'state.json'),
+  BACKOFF_BASE_MS: '50',
+  BACKOFF_MAX_MS: '400',
+  FILE_RETRY_MS: '100',
+  ...extra,
+})
+
+export type Stack = { controller: Service; agent: Service; worker: Service; upstream: { url: string } }
+
+/** Controller (SQLite), worker and agent as real processes, plus an upstream stub for /hit. */
+export async function startStack(opts: { controller?: Record<string, string>; agent?: Record<string, string>; worker?: Record<string, string> } = {}): Promise<Stack> {
+  const upstream = upstreamStub('upstream-a')
+  const cport = await freePort()
+  const controller = await spawnService('controller', { port: cport, env: controllerEnv(cport, opts.controller) })
+  const worker = await spawnService('worker', { env: { AGENT_API_KEY: KEYS.worker, ...opts.worker } })
+  const agent = await spawnService('agent', { env: agentEnv(controller.url, worker.url, opts.agent) })
+  return { controller, agent, worker, upstream }
+}
+
+export const setConfig = (s: { controller: Service }, json: { url: string; timeout_ms?: number }) =>
+  call(`${s.controller.url}/config`, { method: 'POST', key: KEYS.admin, json })
+
+export const agentState = async (agent: Service) => (await call(`${agent.url}/state`)).body
+export const workerState = async (worker: Service) => (await call(`${worker.url}/state`)).body
+
+export async function waitWorkerVersion(worker: Service, version: number) {
+  return waitFor(`worker at version ${version}`, async () => (await workerState(worker)).version === version)
+}
+
+export async function hitBody(worker: Service) {
+  const res = await fetch(`${worker.url}/hit`)
+  return { status: res.status, body: await res.text() }
+}
