@@ -20,7 +20,8 @@ const config = new ConfigService(store, logger)
 await config.refresh()
 
 const app = createApp({ settings, store, logger, config })
-serve(app, { port: settings.port, logger, onStop: () => store.close() })
+// Long-polls are held up to 60 s (+10% jitter): the idle timeout must outlast them.
+serve(app, { port: settings.port, logger, onStop: () => store.close(), idleTimeoutSeconds: 90 })
 logger.info('controller ready', { store: store.kind, version: config.snapshot?.doc.version ?? null, public_url: settings.publicUrl })
 
 /** Migrate, retrying for a while so a database that starts alongside us has time to come up. */

@@ -1,33 +1,59 @@
 import { Elysia, t } from 'elysia'
-import { ErrorShape, NotFound, type AuthPlugin } from '@dcm/shared'
+import { ErrorShape, Invalid, NotFound, type AuthPlugin } from '@dcm/shared'
 import { etagMatches } from './etag'
 import { ConfigDoc, ConfigInput } from './model'
-import type { ConfigService } from './service'
+import type { ConfigService, Snapshot } from './service'
+
+export const MAX_WAIT_SECONDS = 60
+
+/** `?wait=<seconds>` from the URL; 0 when absent. Parsed by hand: the hot path skips query parsing. */
+export function waitSeconds(url: string): number {
+  const q = url.indexOf('?')
+  if (q === -1) return 0
+  const raw = new URLSearchParams(url.slice(q + 1)).get('wait')
+  if (raw === null || raw === '') return 0
+  const n = /^\d+(\.\d+)?$/.test(raw) ? Number(raw) : NaN
+  if (!(n <= MAX_WAIT_SECONDS)) throw new Invalid(`query parameter "wait" must be a number of seconds from 0 to ${MAX_WAIT_SECONDS}`, 'wait')
+  return n
+}
 
 export { ConfigService } from './service'
 
 /** GET /config (the fleet's hot path: served from the snapshot) and POST /config (admin writes). */
-export const configRoutes = (svc: ConfigService, auth: AuthPlugin<'agent' | 'admin'>) =>
-  new Elysia({ name: 'controller.config' })
+export const configRoutes = (svc: ConfigService, auth: AuthPlugin<'agent' | 'admin'>, opts: { pollIntervalSeconds: number }) => {
+  const interval = String(opts.pollIntervalSeconds)
+  const answer = (snap: Snapshot | null, ifNoneMatch: string | null): Response => {
+    if (!snap) throw new NotFound('no config has been set yet; POST /config with the admin key', 'no_config')
+    if (etagMatches(ifNoneMatch, snap.etag))
+      return new Response(null, { status: 304, headers: { etag: snap.etag, 'cache-control': 'no-cache', 'x-poll-interval': interval } })
+    return new Response(snap.body, {
+      headers: { etag: snap.etag, 'cache-control': 'no-cache', 'content-type': 'application/json', 'x-poll-interval': interval },
+    })
+  }
+  return new Elysia({ name: 'controller.config' })
     .use(auth)
     .get(
       '/config',
-      ({ request }) => {
+      ({ request }): Response | Promise<Response> => {
+        const inm = request.headers.get('if-none-match')
+        const wait = waitSeconds(request.url)
         const snap = svc.snapshot
-        if (!snap) throw new NotFound('no config has been set yet; POST /config with the admin key', 'no_config')
-        if (etagMatches(request.headers.get('if-none-match'), snap.etag))
-          return new Response(null, { status: 304, headers: { etag: snap.etag, 'cache-control': 'no-cache' } })
-        return new Response(snap.body, {
-          headers: { etag: snap.etag, 'cache-control': 'no-cache', 'content-type': 'application/json' },
-        })
+        // Hold when the caller already has the current version (or nothing exists yet); a jitter of up
+        // to 10% keeps a fleet from coming back in step.
+        if (wait > 0 && (snap === null || etagMatches(inm, snap.etag)))
+          return svc.nextChange(wait * 1000 * (0.9 + 0.1 * Math.random())).then(() => answer(svc.snapshot, inm))
+        return answer(snap, inm)
       },
       {
         auth: ['agent', 'admin'],
         response: { 200: ConfigDoc, 304: t.Void(), 401: ErrorShape, 404: ErrorShape },
         detail: {
-          summary: 'Current config, with ETag / If-None-Match → 304',
+          summary: 'Current config, with ETag / If-None-Match → 304; ?wait=<s> long-polls',
+          description:
+            'With `wait` (seconds, at most 60) and an If-None-Match matching the current ETag, the request is held until the config changes (200) or the wait runs out (304). Every answer carries X-Poll-Interval: the seconds the controller wants between polls.',
           tags: ['config'],
           parameters: [
+            { in: 'query', name: 'wait', schema: { type: 'number', minimum: 0, maximum: 60 }, description: 'long-poll: hold up to this many seconds' },
             { in: 'header', name: 'If-None-Match', schema: { type: 'string' }, description: 'ETag of the config the caller holds' },
             { in: 'header', name: 'X-Agent-Id', schema: { type: 'string' }, description: 'the calling agent' },
           ],
@@ -49,3 +75,4 @@ export const configRoutes = (svc: ConfigService, auth: AuthPlugin<'agent' | 'adm
         detail: { summary: 'Store a new config version (identical body: no new version, 200)', tags: ['config'] },
       },
     )
+}

@@ -1,6 +1,7 @@
 import { Invalid, isHttpUrl, Unavailable, type ConfigDoc, type Logger } from '@dcm/shared'
 import type { ConfigStore } from '../store'
 import { etagOf } from './etag'
+import { Holds } from './holds'
 import type { ConfigInput } from './model'
 
 /** What GET /config serves, prepared once per version so the hot path only copies bytes. */
@@ -17,6 +18,7 @@ export function snapshotOf(doc: ConfigDoc): Snapshot {
 export class ConfigService {
   #snap: Snapshot | null = null
   readonly #listeners = new Set<(s: Snapshot) => void>()
+  readonly #holds = new Holds()
 
   constructor(
     private readonly store: ConfigStore,
@@ -27,7 +29,17 @@ export class ConfigService {
     return this.#snap
   }
 
-  /** Called on every change of the snapshot (used by long-polls). */
+  /** Long-poll: resolves with the next snapshot, or null after `ms`. */
+  nextChange(ms: number): Promise<Snapshot | null> {
+    return this.#holds.hold(ms)
+  }
+
+  /** Polls being held right now. */
+  get held(): number {
+    return this.#holds.size
+  }
+
+  /** Called on every change of the snapshot. */
   onChange(fn: (s: Snapshot) => void): () => void {
     this.#listeners.add(fn)
     return () => this.#listeners.delete(fn)
@@ -60,6 +72,7 @@ export class ConfigService {
 
   #install(s: Snapshot) {
     this.#snap = s
+    this.#holds.release(s)
     for (const fn of this.#listeners) fn(s)
   }
 }
