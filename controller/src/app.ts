@@ -23,10 +23,10 @@ export function createApp({ settings, store, logger, config }: Deps) {
       '/readyz',
       async () => {
         await guard(store.ping(), 'read')
-        return { status: 'ready', store: store.kind, version: config.snapshot?.doc.version ?? null }
+        return { status: 'ready', store: store.kind, version: config.snapshot?.doc.version ?? null, held_polls: config.held }
       },
       {
-        response: { 200: t.Object({ status: t.String(), store: t.String(), version: t.Union([Int(), t.Null()]) }), 503: ErrorShape },
+        response: { 200: t.Object({ status: t.String(), store: t.String(), version: t.Union([Int(), t.Null()]), held_polls: Int({ description: 'long-polls held right now' }) }), 503: ErrorShape },
         detail: { summary: 'Ready when the config store answers', tags: ['health'] },
       },
     )

@@ -1,6 +1,7 @@
 import { createLogger, serve, SettingsError } from '@dcm/shared'
 import { createApp } from './app'
 import { ConfigService } from './config'
+import { followStore } from './config/replicas'
 import { loadSettings } from './settings'
 import { openStore } from './store'
 
@@ -18,10 +19,14 @@ const store = openStore(settings)
 await startStore()
 const config = new ConfigService(store, logger)
 await config.refresh()
+const unfollow = await followStore(config, store, logger, settings.refreshMs)
 
 const app = createApp({ settings, store, logger, config })
 // Long-polls are held up to 60 s (+10% jitter): the idle timeout must outlast them.
-serve(app, { port: settings.port, logger, onStop: () => store.close(), idleTimeoutSeconds: 90 })
+serve(app, { port: settings.port, logger, onStop: async () => {
+    await unfollow()
+    await store.close()
+  }, idleTimeoutSeconds: 90 })
 logger.info('controller ready', { store: store.kind, version: config.snapshot?.doc.version ?? null, public_url: settings.publicUrl })
 
 /** Migrate, retrying for a while so a database that starts alongside us has time to come up. */

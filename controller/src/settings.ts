@@ -10,6 +10,7 @@ const Env = t.Object({
   ADMIN_API_KEY: t.Optional(t.String()),
   POLL_INTERVAL_SECONDS: t.Number({ exclusiveMinimum: 0, maximum: 3600, default: 5, description: 'seconds between agent polls, fractions allowed' }),
   PUBLIC_URL: t.Optional(t.String({ pattern: '^https?://', description: 'base URL agents reach this controller at' })),
+  REFRESH_SECONDS: t.Number({ exclusiveMinimum: 0, maximum: 3600, default: 5, description: 'how often the snapshot is re-read from the store (safety net for replicas)' }),
   BODY_LIMIT_BYTES: Int({ minimum: 1024, default: 65536, description: 'largest accepted request body' }),
 })
 
@@ -31,5 +32,6 @@ export function loadSettings(env: Record<string, string | undefined> = process.e
     pollIntervalSeconds: s.POLL_INTERVAL_SECONDS,
     publicUrl: (s.PUBLIC_URL ?? `http://localhost:${s.PORT}`).replace(/\/+$/, ''),
     bodyLimit: s.BODY_LIMIT_BYTES,
+    refreshMs: s.REFRESH_SECONDS * 1000,
   })
 }

@@ -69,6 +69,11 @@ export class Agent {
     for (const l of [this.#controllerLoop, this.#workerLoop, this.#fileLoop]) l.stop()
   }
 
+  /** The interval in force: from registration, then from the controller's X-Poll-Interval. */
+  get pollIntervalSeconds(): number {
+    return this.#pollIntervalMs / 1000
+  }
+
   get ready(): boolean {
     return this.state.config !== null
   }

@@ -17,6 +17,7 @@ export function snapshotOf(doc: ConfigDoc): Snapshot {
 /** The in-memory current config, kept in step with the store. Reads never touch the database. */
 export class ConfigService {
   #snap: Snapshot | null = null
+  #generation = 0
   readonly #listeners = new Set<(s: Snapshot) => void>()
   readonly #holds = new Holds()
 
@@ -46,11 +47,15 @@ export class ConfigService {
   }
 
   /** Load the store's current version into the snapshot (start-up, and safety refreshes). The store
-   *  is the authority here, so any difference replaces the snapshot. */
+   *  is the authority, so any difference replaces the snapshot (also a lower version after a database
+   *  restore), unless the snapshot changed while we were reading (then ours is the newer news). */
   async refresh(): Promise<Snapshot | null> {
+    const generation = this.#generation
     const doc = await guard(this.store.current(), 'read')
-    if (doc && doc.version !== this.#snap?.doc.version) this.#install(snapshotOf(doc))
-    else if (doc && this.#snap && snapshotOf(doc).etag !== this.#snap.etag) this.#install(snapshotOf(doc))
+    if (doc && generation === this.#generation) {
+      const snap = snapshotOf(doc)
+      if (snap.etag !== this.#snap?.etag) this.#install(snap)
+    }
     return this.#snap
   }
 
@@ -71,6 +76,7 @@ export class ConfigService {
   }
 
   #install(s: Snapshot) {
+    this.#generation++
     this.#snap = s
     this.#holds.release(s)
     for (const fn of this.#listeners) fn(s)

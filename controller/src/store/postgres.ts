@@ -15,6 +15,8 @@ const toDoc = (r: Row): ConfigDoc => ({
 // Advisory lock keys: one serialises config writes, one serialises migrations across replicas.
 const WRITE_LOCK = 0x64636d01
 const MIGRATE_LOCK = 0x64636d02
+/** NOTIFY channel carrying each new version's document to every replica. */
+export const CHANNEL = 'dcm_config'
 
 export type PostgresStore = ConfigStore & { readonly sql: postgres.Sql }
 
@@ -58,7 +60,10 @@ export function postgresStore(url: string): PostgresStore {
           insert into config_versions (version, url, timeout_ms, updated_at)
           values (${(cur?.version ?? 0) + 1}, ${input.url}, ${input.timeout_ms ?? null}, ${now})
           returning version, url, timeout_ms, updated_at`
-        return { doc: toDoc(row!), created: true }
+        const doc = toDoc(row!)
+        // Delivered on commit, to every replica listening (this one included).
+        await tx`select pg_notify(${CHANNEL}, ${JSON.stringify(doc)})`
+        return { doc, created: true }
       })
     },
     async history(limit) {
@@ -73,6 +78,25 @@ export function postgresStore(url: string): PostgresStore {
           labels = excluded.labels, last_seen_at = excluded.last_seen_at
         returning (xmax = 0) as created`
       return { created: r?.created ?? false }
+    },
+    async subscribe(onDoc, onResubscribe) {
+      let first = true
+      const { unlisten } = await sql.listen(
+        CHANNEL,
+        (payload) => {
+          try {
+            onDoc(JSON.parse(payload) as ConfigDoc)
+          } catch {
+            onResubscribe() // unreadable payload: fall back to reading the table
+          }
+        },
+        () => {
+          // Runs on every (re)connect of the listening connection; after the first, catch up.
+          if (!first) onResubscribe()
+          first = false
+        },
+      )
+      return { close: unlisten }
     },
     async ping() {
       await sql`select 1`

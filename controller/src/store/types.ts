@@ -24,6 +24,10 @@ export interface ConfigStore {
   history(limit: number): Promise<ConfigDoc[]>
   /** Insert or update an agent; `created` is false when the id was already known. */
   registerAgent(agent: AgentRecord, now?: Date): Promise<{ created: boolean }>
+  /** Hear about versions written by other processes (PostgreSQL LISTEN/NOTIFY). `onResubscribe` runs
+   *  after the listening connection came back, when notifications may have been missed. Absent for
+   *  SQLite, which relies on the periodic refresh. */
+  subscribe?(onDoc: (doc: ConfigDoc) => void, onResubscribe: () => void): Promise<{ close(): Promise<void> }>
   /** Resolves when the database answers. */
   ping(): Promise<void>
   close(): Promise<void>
