@@ -1,0 +1,51 @@
+/** Compiles each service into one self-contained executable: `bun scripts/build.ts [service…]` writes
+ *  dist/<service> (all three when none is named). Nothing is read from the source tree at run time. */
+import { mkdirSync, rmSync } from 'node:fs'
+import { join } from 'node:path'
+
+export const SERVICES = ['controller', 'agent', 'worker'] as const
+export type Service = (typeof SERVICES)[number]
+
+const ROOT = join(import.meta.dir, '..')
+export const DIST = join(ROOT, 'dist')
+
+const isService = (s: string): s is Service => (SERVICES as readonly string[]).includes(s)
+
+/** Build one service into dist/<name>; returns the executable's absolute path. */
+export async function buildService(name: Service): Promise<string> {
+  const outfile = join(DIST, name)
+  const result = await Bun.build({
+    entrypoints: [join(ROOT, name, 'src', 'index.ts')],
+    target: 'bun',
+    minify: true,
+    // Stack traces point into src/: the map is embedded in the executable, the copy beside it is removed.
+    sourcemap: 'linked',
+    // A bunfig.toml in whatever folder the binary starts from must not change how it runs; a .env
+    // there is still read, like `bun src/index.ts` does (environment variables win over it).
+    compile: { outfile, autoloadBunfig: false, autoloadDotenv: true },
+    throw: false,
+  })
+  if (!result.success) throw new AggregateError(result.logs, `build of ${name} failed:\n${result.logs.join('\n')}`)
+  rmSync(`${outfile}.map`, { force: true })
+  return outfile
+}
+
+if (import.meta.main) {
+  const asked = process.argv.slice(2)
+  const unknown = asked.filter((s) => !isService(s))
+  if (unknown.length) {
+    console.error(`build: unknown service ${unknown.join(', ')}; choose from ${SERVICES.join(', ')}`)
+    process.exit(2)
+  }
+  mkdirSync(DIST, { recursive: true })
+  for (const name of asked.length ? (asked as Service[]) : SERVICES) {
+    const start = performance.now()
+    try {
+      const out = await buildService(name)
+      console.log(`build: ${name} → ${out.slice(ROOT.length + 1)} (${((performance.now() - start) / 1000).toFixed(1)} s)`)
+    } catch (e) {
+      console.error(e instanceof Error ? e.message : e)
+      process.exit(1)
+    }
+  }
+}
