@@ -1,0 +1,28 @@
+import { expect, test } from 'bun:test'
+import { join } from 'node:path'
+import { call, spawnService } from '../../test/harness'
+import { agentEnv } from './stack'
+
+test('OpenAPI lists every route the agent answers', async () => {
+  const agent = await spawnService('agent', { env: agentEnv('http://127.0.0.1:9', 'http://127.0.0.1:9') })
+  const docs = await call(`${agent.url}/swagger/json`)
+  expect(Object.keys(docs.body.paths).sort()).toEqual(['/healthz', '/readyz', '/state'])
+  expect(await call(`${agent.url}/readyz`)).toMatchObject({ status: 503 })
+  expect((await call(`${agent.url}/nope`)).body.error).toBe('not_found')
+})
+
+test('a missing, malformed or development key in production stops the agent with a message naming it', async () => {
+  const base = agentEnv('http://127.0.0.1:9', 'http://127.0.0.1:9')
+  for (const [env, name] of [
+    [{ ...base, CONTROLLER_API_KEY: '' }, 'CONTROLLER_API_KEY'],
+    [{ ...base, WORKER_API_KEY: 'a,b' }, 'WORKER_API_KEY'],
+    [{ ...base, BACKOFF_BASE_MS: 'soon' }, 'BACKOFF_BASE_MS'],
+    [{ ...base, LONG_POLL_WAIT_SECONDS: '61' }, 'LONG_POLL_WAIT_SECONDS'],
+    [{ ...base, CONTROLLER_URL: 'localhost:8080' }, 'CONTROLLER_URL'],
+    [{ ...base, NODE_ENV: 'production', CONTROLLER_API_KEY: 'dev-agent-key', WORKER_API_KEY: 'a-production-worker-key' }, 'CONTROLLER_API_KEY'],
+  ] as [Record<string, string>, string][]) {
+    const p = Bun.spawn(['bun', 'src/index.ts'], { cwd: join(import.meta.dir, '..'), env: { PATH: process.env.PATH!, ...env }, stdout: 'pipe', stderr: 'pipe' })
+    expect({ name, code: await p.exited }).toEqual({ name, code: 2 })
+    expect(await new Response(p.stderr).text()).toContain(name)
+  }
+})
