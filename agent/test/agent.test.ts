@@ -20,6 +20,17 @@ describe('config flows end to end', () => {
     expect(await call(`${s.agent.url}/readyz`)).toMatchObject({ status: 200 })
   })
 
+  test('one request id follows a push through the agent and the worker logs', async () => {
+    const s = await startStack()
+    await call(`${s.controller.url}/config`, { method: 'POST', key: KEYS.admin, json: { url: s.upstream.url }, headers: { 'x-request-id': 'change-42' } })
+    await waitWorkerVersion(s.worker, 1)
+    expect(s.controller.logs().find((l) => l.msg === 'config stored')).toMatchObject({ version: 1, request_id: 'change-42' })
+    const pushed = await waitFor('push logged', () => s.agent.logs().find((l) => l.msg === 'config pushed to worker'))
+    const applied = await waitFor('apply logged', () => s.worker.logs().find((l) => l.msg === 'config applied'))
+    expect(typeof pushed.request_id).toBe('string')
+    expect(applied.request_id).toBe(pushed.request_id)
+  })
+
   test.each([
     ['plain polling', { LONG_POLL: 'false' }],
     ['long-poll', { LONG_POLL_WAIT_SECONDS: '0.3' }],

@@ -132,12 +132,14 @@ export class Agent {
 
   async #register(): Promise<number> {
     const body = { ...(this.state.agent_id ? { agent_id: this.state.agent_id } : {}), hostname: hostname(), worker_url: maskUrl(this.settings.workerUrl) }
+    const rid = crypto.randomUUID()
     const out = await send(
       `${this.settings.controllerUrl}/register`,
       { method: 'POST', headers: { ...this.#controllerHeaders(), 'content-type': 'application/json' }, body: JSON.stringify(body), signal: this.#abort.signal },
       this.settings.requestTimeoutMs,
+      rid,
     )
-    if (out.kind !== 'ok') return this.#failed('controller', out, 'register')
+    if (out.kind !== 'ok') return this.#failed('controller', out, 'register', rid)
     const reply = (await out.res.json()) as { agent_id: string; poll_url: string; poll_interval_seconds: number }
     this.#ok('controller')
     this.#registered = true
@@ -147,7 +149,7 @@ export class Agent {
       this.state = { ...this.state, agent_id: reply.agent_id }
       this.#persist()
     }
-    this.log.info('registered', { agent_id: reply.agent_id, poll_url: reply.poll_url, poll_interval_seconds: reply.poll_interval_seconds })
+    this.log.info('registered', { agent_id: reply.agent_id, poll_url: reply.poll_url, poll_interval_seconds: reply.poll_interval_seconds, request_id: rid })
     return 0
   }
 
@@ -157,7 +159,8 @@ export class Agent {
     if (this.state.etag) headers['if-none-match'] = this.state.etag
     const url = longPoll ? `${this.#pollUrl}${this.#pollUrl!.includes('?') ? '&' : '?'}wait=${longPollWaitSeconds}` : this.#pollUrl!
     const started = Date.now()
-    const out = await send(url, { headers, signal: this.#abort.signal }, requestTimeoutMs + (longPoll ? longPollWaitSeconds * 1000 : 0))
+    const rid = crypto.randomUUID()
+    const out = await send(url, { headers, signal: this.#abort.signal }, requestTimeoutMs + (longPoll ? longPollWaitSeconds * 1000 : 0), rid)
     this.status.last_poll_at = new Date().toISOString()
     if (out.kind === 'ok' || out.kind === 'not_modified') {
       const wanted = Number(out.res.headers.get('x-poll-interval'))
@@ -178,13 +181,13 @@ export class Agent {
         const etag = out.res.headers.get('etag')
         if (!Value.Check(ConfigDoc, doc) || !etag) {
           this.status.last_poll_result = 'invalid document'
-          return this.#failed('controller', { kind: 'retry', message: 'the controller sent a config document that does not validate' }, 'poll')
+          return this.#failed('controller', { kind: 'retry', message: 'the controller sent a config document that does not validate' }, 'poll', rid)
         }
         this.#ok('controller')
         this.status.last_poll_result = `200 version ${doc.version}`
         if (etag !== this.state.etag) {
           this.state = { ...this.state, etag, version: doc.version, config: doc }
-          this.log.info('new config from controller', { version: doc.version, url: maskUrl(doc.url) })
+          this.log.info('new config from controller', { version: doc.version, url: maskUrl(doc.url), request_id: rid })
           this.#persist()
           this.#workerLoop.kick()
         }
@@ -198,10 +201,10 @@ export class Agent {
           return nextPoll(false)
         }
         this.status.last_poll_result = out.message
-        return this.#failed('controller', out, 'poll')
+        return this.#failed('controller', out, 'poll', rid)
       default:
         this.status.last_poll_result = out.message
-        return this.#failed('controller', out, 'poll')
+        return this.#failed('controller', out, 'poll', rid)
     }
   }
 
@@ -213,8 +216,9 @@ export class Agent {
     const interval = jitter(this.#pollIntervalMs)
     const { workerUrl, workerKey, requestTimeoutMs } = this.settings
 
-    const probe = await send(`${workerUrl}/state`, { signal: this.#abort.signal }, requestTimeoutMs)
-    if (probe.kind !== 'ok') return this.#failed('worker', probe, 'state')
+    const probeId = crypto.randomUUID()
+    const probe = await send(`${workerUrl}/state`, { signal: this.#abort.signal }, requestTimeoutMs, probeId)
+    if (probe.kind !== 'ok') return this.#failed('worker', probe, 'state', probeId)
     const held = ((await probe.res.json().catch(() => ({}))) as { version?: number | null }).version ?? null
     this.#ok('worker')
     if (held === doc.version) {
@@ -224,27 +228,29 @@ export class Agent {
     // A document the worker refused is not sent again until the version or the worker changes.
     if (this.#rejected?.version === doc.version && this.#rejected.workerVersion === held) return interval
 
+    const rid = crypto.randomUUID()
     const out = await send(
       `${workerUrl}/config`,
       { method: 'POST', headers: { authorization: `Bearer ${workerKey}`, 'content-type': 'application/json' }, body: JSON.stringify(doc), signal: this.#abort.signal },
       requestTimeoutMs,
+      rid,
     )
     if (out.kind === 'ok') {
       this.#ok('worker')
       this.#rejected = null
       this.status.last_push_at = new Date().toISOString()
-      this.log.info('config pushed to worker', { version: doc.version, worker_had: held })
+      this.log.info('config pushed to worker', { version: doc.version, worker_had: held, request_id: rid })
       this.#confirmed(doc.version)
       return interval
     }
     if (out.kind === 'rejected') {
       this.#rejected = { version: doc.version, workerVersion: held }
       const message = `worker refused version ${doc.version}: ${out.message}; waiting for the next version`
-      this.log.error('worker rejected config', { version: doc.version, worker_version: held, status: out.status, error: out.message })
+      this.log.error('worker rejected config', { version: doc.version, worker_version: held, status: out.status, error: out.message, request_id: rid })
       this.#error('worker', message)
       return interval
     }
-    return this.#failed('worker', out, 'push')
+    return this.#failed('worker', out, 'push', rid)
   }
 
   #confirmed(version: number) {
@@ -265,7 +271,7 @@ export class Agent {
   }
 
   /** Record a failed call and return the delay before the next try. */
-  #failed(target: Target, out: Failure, what: string): number {
+  #failed(target: Target, out: Failure, what: string, requestId: string): number {
     const p = this.status[target]
     p.consecutive_failures++
     const message = `${what}: ${out.kind === 'not_modified' ? 'unexpected 304' : out.message}`
@@ -274,13 +280,17 @@ export class Agent {
     if (out.kind === 'auth') {
       p.reachable = true
       if (p.consecutive_failures === 1)
-        this.log.error(`configuration error: the ${target} refused our key`, { hint: target === 'controller' ? 'check CONTROLLER_API_KEY' : 'check WORKER_API_KEY', status: out.status })
+        this.log.error(`configuration error: the ${target} refused our key`, {
+          hint: target === 'controller' ? 'check CONTROLLER_API_KEY' : 'check WORKER_API_KEY',
+          status: out.status,
+          request_id: requestId,
+        })
       return this.settings.backoffMaxMs // a wrong key does not fix itself quickly: ask rarely
     }
     // An HTTP answer (503, 429, 404...) means the peer is there but failing; no answer means unreachable.
     p.reachable = out.kind !== 'retry' || out.status !== undefined
     const delay = this.#backoff[target].next(out.kind === 'retry' ? out.retryAfterMs : undefined)
-    this.log.warn(`${target} call failed; backing off`, { what, error: message, failures: p.consecutive_failures, retry_in_ms: delay })
+    this.log.warn(`${target} call failed; backing off`, { what, error: message, failures: p.consecutive_failures, retry_in_ms: delay, request_id: requestId })
     return delay
   }
 

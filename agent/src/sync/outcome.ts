@@ -13,11 +13,13 @@ export type Outcome =
 
 export type Failure = Exclude<Outcome, { kind: 'ok' }>
 
-/** Make one HTTP call and classify the result; never throws. */
-export async function send(url: string, init: RequestInit, timeoutMs: number): Promise<Outcome> {
+/** Make one HTTP call and classify the result; never throws. The call carries `requestId` as
+ *  X-Request-Id, so the agent's log lines and the peer's line for the same call share it. */
+export async function send(url: string, init: RequestInit & { headers?: Record<string, string> }, timeoutMs: number, requestId: string): Promise<Outcome> {
   let res: Response
   try {
-    res = await fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs) })
+    const signal = init.signal ? AbortSignal.any([init.signal, AbortSignal.timeout(timeoutMs)]) : AbortSignal.timeout(timeoutMs)
+    res = await fetch(url, { ...init, headers: { ...init.headers, 'x-request-id': requestId }, signal })
   } catch (e) {
     const err = e as Error
     const message = err.name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : err.message

@@ -1,5 +1,5 @@
 import { Elysia, t } from 'elysia'
-import { ErrorShape, Invalid, NotFound, type AuthPlugin } from '@dcm/shared'
+import { ErrorShape, Invalid, NotFound, requestIdOf, type AuthPlugin } from '@dcm/shared'
 import { etagMatches } from './etag'
 import { ConfigDoc, ConfigInput } from './model'
 import type { ConfigService, Snapshot } from './service'
@@ -62,8 +62,8 @@ export const configRoutes = (svc: ConfigService, auth: AuthPlugin<'agent' | 'adm
     )
     .post(
       '/config',
-      async ({ body, set }) => {
-        const { snapshot, created } = await svc.write(body)
+      async ({ body, set, request }) => {
+        const { snapshot, created } = await svc.write(body, requestIdOf(request))
         set.status = created ? 201 : 200
         set.headers.etag = snapshot.etag
         return snapshot.doc

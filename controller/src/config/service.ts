@@ -1,4 +1,4 @@
-import { Invalid, isHttpUrl, Unavailable, type ConfigDoc, type Logger } from '@dcm/shared'
+import { Invalid, isHttpUrl, maskUrl, Unavailable, type ConfigDoc, type Logger } from '@dcm/shared'
 import type { ConfigStore } from '../store'
 import { etagOf } from './etag'
 import { Holds } from './holds'
@@ -60,13 +60,13 @@ export class ConfigService {
   }
 
   /** Store a new version (or find the identical current one). Answers only after the store committed. */
-  async write(input: ConfigInput): Promise<{ snapshot: Snapshot; created: boolean }> {
+  async write(input: ConfigInput, requestId?: string): Promise<{ snapshot: Snapshot; created: boolean }> {
     if (!isHttpUrl(input.url)) throw new Invalid('body field "url": must be an absolute http:// or https:// URL', 'url')
     const { doc, created } = await guard(this.store.write(input), 'write')
     const snap = snapshotOf(doc)
     // Parallel writes can finish out of order: never move the snapshot back.
     if (!this.#snap || doc.version > this.#snap.doc.version) this.#install(snap)
-    if (created) this.logger.info('config stored', { version: doc.version })
+    if (created) this.logger.info('config stored', { version: doc.version, url: maskUrl(doc.url), request_id: requestId })
     return { snapshot: snap, created }
   }
 

@@ -10,6 +10,10 @@ export { readJsonBody } from './body'
 export const DEFAULT_BODY_LIMIT = 64 * 1024
 
 type Meta = { id: string; start: number }
+const meta = new WeakMap<Request, Meta>()
+
+/** The request id of a request being handled, for log lines written while handling it. */
+export const requestIdOf = (r: Request): string => meta.get(r)?.id ?? requestIdFrom(r.headers)
 
 export interface HttpAppOptions {
   service: string
@@ -26,8 +30,6 @@ export function createHttpApp(opts: HttpAppOptions) {
   const { logger } = opts
   const limit = opts.bodyLimit ?? DEFAULT_BODY_LIMIT
   const quiet = new Set(opts.quietPaths ?? ['/healthz', '/readyz'])
-  const meta = new WeakMap<Request, Meta>()
-  const idOf = (r: Request) => meta.get(r)?.id ?? requestIdFrom(r.headers)
 
   return new Elysia({ normalize: false })
     .onRequest(({ request, set }) => {
@@ -37,7 +39,7 @@ export function createHttpApp(opts: HttpAppOptions) {
     })
     .onParse(async ({ request }) => readJsonBody(request, limit))
     .onError(({ code, error, request, path, set }) => {
-      const id = idOf(request)
+      const id = requestIdOf(request)
       const failure = toHttpError(code, error, request, path)
       set.status = failure?.status ?? 500 // read by the access log
       if (failure === null) {

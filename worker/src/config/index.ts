@@ -1,5 +1,5 @@
 import { Elysia } from 'elysia'
-import { ErrorShape, type AuthPlugin } from '@dcm/shared'
+import { ErrorShape, requestIdOf, type AuthPlugin } from '@dcm/shared'
 import { ApplyReply, ConfigDoc, State } from './model'
 import type { ConfigService } from './service'
 
@@ -9,7 +9,7 @@ export { ConfigService } from './service'
 export const configRoutes = (svc: ConfigService, auth: AuthPlugin<'agent'>) =>
   new Elysia({ name: 'worker.config' })
     .use(auth)
-    .post('/config', ({ body }) => svc.apply(body), {
+    .post('/config', ({ body, request }) => svc.apply(body, requestIdOf(request)), {
       auth: ['agent'],
       body: ConfigDoc,
       response: { 200: ApplyReply, 400: ErrorShape, 401: ErrorShape, 409: ErrorShape, 413: ErrorShape, 415: ErrorShape, 422: ErrorShape },

@@ -31,22 +31,22 @@ export class ConfigService {
   }
 
   /** Apply a document by the rules in ./rules: 409 for stale or conflicting ones, 422 for a bad url. */
-  apply(doc: ConfigDoc): ApplyReply {
+  apply(doc: ConfigDoc, requestId?: string): ApplyReply {
     if (!isHttpUrl(doc.url)) throw new Invalid('body field "url": must be an absolute http:// or https:// URL with a host', 'url')
     const current = this.#active
     switch (decide(current?.doc ?? null, doc)) {
       case 'same':
         return { applied: false, ...current!.state }
       case 'stale':
-        this.logger.warn('config refused', { reason: 'stale_version', version: doc.version, active_version: current!.doc.version })
+        this.logger.warn('config refused', { reason: 'stale_version', version: doc.version, active_version: current!.doc.version, request_id: requestId })
         throw new Conflict(`version ${doc.version} is older than the active version ${current!.doc.version}; versions only move forward`, 'stale_version')
       case 'conflict':
-        this.logger.warn('config refused', { reason: 'version_conflict', version: doc.version })
+        this.logger.warn('config refused', { reason: 'version_conflict', version: doc.version, request_id: requestId })
         throw new Conflict(`version ${doc.version} is already active with different content`, 'version_conflict')
       case 'apply': {
         const next = activeConfigOf(doc, new Date())
         this.#active = next
-        this.logger.info('config applied', { version: doc.version, url: next.maskedUrl, timeout_ms: next.timeoutMs, previous_version: current?.doc.version ?? null })
+        this.logger.info('config applied', { version: doc.version, url: next.maskedUrl, timeout_ms: next.timeoutMs, previous_version: current?.doc.version ?? null, request_id: requestId })
         return { applied: true, ...next.state }
       }
     }
