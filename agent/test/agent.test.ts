@@ -2,7 +2,7 @@ import { describe, expect, test } from 'bun:test'
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { call, freePort, onCleanup, spawnService, upstreamStub, waitFor } from '../../test/harness'
-import { agentEnv, agentState, hitBody, KEYS, setConfig, startStack, waitWorkerVersion, workerState } from './stack'
+import { agentEnv, agentState, hitBody, KEYS, setConfig, stackAtVersion1, startStack, waitWorkerVersion, workerState } from './stack'
 
 describe('config flows end to end', () => {
   test('a config set on the controller reaches /hit, and so does the next change', async () => {
@@ -35,9 +35,7 @@ describe('config flows end to end', () => {
     ['plain polling', { LONG_POLL: 'false' }],
     ['long-poll', { LONG_POLL_WAIT_SECONDS: '0.3' }],
   ])('an unchanged config is not pushed again (304 path, %s)', async (_, agentEnv) => {
-    const s = await startStack({ agent: agentEnv })
-    await setConfig(s, { url: s.upstream.url })
-    await waitWorkerVersion(s.worker, 1)
+    const s = await stackAtVersion1({ agent: agentEnv })
     // Let several polls come back 304.
     const polls = () => s.controller.logs().filter((l) => l.msg === 'request' && l.path === '/config' && l.status === 304).length
     await waitFor('five 304 polls', () => polls() >= 5)
@@ -56,9 +54,7 @@ describe('config flows end to end', () => {
 
 describe('faults', () => {
   test('controller down: /hit keeps working, /state says unreachable; back up: the next change flows', async () => {
-    const s = await startStack()
-    await setConfig(s, { url: s.upstream.url })
-    await waitWorkerVersion(s.worker, 1)
+    const s = await stackAtVersion1()
     await s.controller.stop()
     await waitFor('agent to see the controller unreachable', async () => (await agentState(s.agent)).controller.reachable === false)
     expect(await hitBody(s.worker)).toEqual({ status: 200, body: 'hello from upstream-a' })
@@ -83,9 +79,7 @@ describe('faults', () => {
   })
 
   test('agent and worker restarted while the controller is down: /hit works from the cache', async () => {
-    const s = await startStack()
-    await setConfig(s, { url: s.upstream.url })
-    await waitWorkerVersion(s.worker, 1)
+    const s = await stackAtVersion1()
     await s.controller.stop()
     await s.agent.stop()
     const worker = await s.worker.restart()
@@ -98,18 +92,14 @@ describe('faults', () => {
   })
 
   test('a restarted worker gets the current config again with no change at the controller', async () => {
-    const s = await startStack()
-    await setConfig(s, { url: s.upstream.url })
-    await waitWorkerVersion(s.worker, 1)
+    const s = await stackAtVersion1()
     const worker = await s.worker.restart()
     await waitWorkerVersion(worker, 1)
     expect(await hitBody(worker)).toEqual({ status: 200, body: 'hello from upstream-a' })
   })
 
   test('a damaged state file: the agent recovers the good copy and keeps its id', async () => {
-    const s = await startStack()
-    await setConfig(s, { url: s.upstream.url })
-    await waitWorkerVersion(s.worker, 1)
+    const s = await stackAtVersion1()
     const id = (await agentState(s.agent)).agent_id
     await s.agent.stop()
     const file = s.agent.env.STATE_FILE!
@@ -124,9 +114,7 @@ describe('faults', () => {
   })
 
   test('both copies damaged: the agent starts fresh, registers anew and still gets the config', async () => {
-    const s = await startStack()
-    await setConfig(s, { url: s.upstream.url })
-    await waitWorkerVersion(s.worker, 1)
+    const s = await stackAtVersion1()
     const id = (await agentState(s.agent)).agent_id
     await s.agent.stop()
     const file = s.agent.env.STATE_FILE!
@@ -187,9 +175,7 @@ describe('faults', () => {
   })
 
   test('a document the worker rejects is not re-sent in a loop', async () => {
-    const s = await startStack()
-    await setConfig(s, { url: s.upstream.url })
-    await waitWorkerVersion(s.worker, 1)
+    const s = await stackAtVersion1()
     // Move the worker ahead of the controller (as after a controller database reset).
     await call(`${s.worker.url}/config`, {
       method: 'POST',

@@ -52,3 +52,11 @@ export async function hitBody(worker: Service) {
   const res = await fetch(`${worker.url}/hit`)
   return { status: res.status, body: await res.text() }
 }
+
+/** A running stack whose worker already holds version 1 (the upstream stub's URL). */
+export async function stackAtVersion1(opts: Parameters<typeof startStack>[0] = {}) {
+  const s = await startStack(opts)
+  await setConfig(s, { url: s.upstream.url })
+  await waitWorkerVersion(s.worker, 1)
+  return s
+}

@@ -1,18 +1,11 @@
-import { createLogger, serve, SettingsError } from '@dcm/shared'
+import { createLogger, serve, settingsOrExit } from '@dcm/shared'
 import { createApp } from './app'
 import { ConfigService } from './config'
 import { followStore } from './config/replicas'
 import { loadSettings } from './settings'
 import { openStore } from './store'
 
-let settings
-try {
-  settings = loadSettings()
-} catch (e) {
-  if (!(e instanceof SettingsError)) throw e
-  console.error(`controller: ${e.message}`)
-  process.exit(2)
-}
+const settings = settingsOrExit('controller', () => loadSettings())
 
 const logger = createLogger({ service: 'controller', level: settings.logLevel })
 const store = openStore(settings)

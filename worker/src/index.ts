@@ -1,16 +1,9 @@
-import { createLogger, serve, SettingsError } from '@dcm/shared'
+import { createLogger, serve, settingsOrExit } from '@dcm/shared'
 import { createApp } from './app'
 import { ConfigService } from './config'
 import { loadSettings } from './settings'
 
-let settings
-try {
-  settings = loadSettings()
-} catch (e) {
-  if (!(e instanceof SettingsError)) throw e
-  console.error(`worker: ${e.message}`)
-  process.exit(2)
-}
+const settings = settingsOrExit('worker', () => loadSettings())
 
 const logger = createLogger({ service: 'worker', level: settings.logLevel })
 const config = new ConfigService(logger)

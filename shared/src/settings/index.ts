@@ -66,3 +66,14 @@ export function requireKeys(name: string, value: string | undefined, env: Record
   }
   return keys
 }
+
+/** Load settings at start-up; on a SettingsError print it (naming the variables) and exit with code 2. */
+export function settingsOrExit<T>(service: string, load: () => T): T {
+  try {
+    return load()
+  } catch (e) {
+    if (!(e instanceof SettingsError)) throw e
+    console.error(`${service}: ${e.message}`)
+    process.exit(2)
+  }
+}
