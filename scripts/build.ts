@@ -20,9 +20,9 @@ export async function buildService(name: Service): Promise<string> {
     minify: true,
     // Stack traces point into src/: the map is embedded in the executable, the copy beside it is removed.
     sourcemap: 'linked',
-    // A bunfig.toml in whatever folder the binary starts from must not change how it runs; a .env
-    // there is still read, like `bun src/index.ts` does (environment variables win over it).
-    compile: { outfile, autoloadBunfig: false, autoloadDotenv: true },
+    // An executable takes its settings from the environment only: neither a bunfig.toml nor a .env in
+    // whatever folder it starts from changes how it runs.
+    compile: { outfile, autoloadBunfig: false, autoloadDotenv: false },
     throw: false,
   })
   if (!result.success) throw new AggregateError(result.logs, `build of ${name} failed:\n${result.logs.join('\n')}`)

@@ -1,6 +1,9 @@
 /** Test harness: spawns the real services as child processes on free ports, waits for conditions with
- *  deadlines, and kills everything it started, also when a test fails. */
-import { afterAll } from 'bun:test'
+ *  deadlines, and kills everything it started, also when a test fails (test/setup.ts, preloaded by
+ *  bunfig.toml, calls stopAll after every test and runCleanups at the end of the run).
+ *
+ *  Bun 1.4.5 caveat: `expect(x).toMatchObject({ a: { b: expect.any(String) } })` overwrites x.a.b with
+ *  the matcher; read values out of x before asserting on it with asymmetric matchers. */
 import { join } from 'node:path'
 import postgres from 'postgres'
 
@@ -9,16 +12,23 @@ export type ServiceName = 'controller' | 'agent' | 'worker'
 
 const live = new Set<Bun.Subprocess>()
 const cleanups: (() => Promise<void> | void)[] = []
-afterAll(async () => {
-  for (const p of live) p.kill('SIGKILL')
-  await Promise.all([...live].map((p) => p.exited))
-  for (const c of cleanups.splice(0).reverse()) await c()
-})
 process.on('exit', () => {
   for (const p of live) p.kill('SIGKILL')
 })
 
-/** Run `fn` when the test file ends, after every process is killed. */
+/** Kill every service process started so far and wait until they are gone. */
+export async function stopAll(): Promise<void> {
+  const procs = [...live]
+  for (const p of procs) p.kill('SIGKILL')
+  await Promise.all(procs.map((p) => p.exited))
+}
+
+/** Run the registered cleanups (stubs, proxies, databases), newest first. */
+export async function runCleanups(): Promise<void> {
+  for (const c of cleanups.splice(0).reverse()) await c()
+}
+
+/** Run `fn` at the end of the test run, after every process is killed. */
 export const onCleanup = (fn: () => Promise<void> | void) => void cleanups.push(fn)
 
 export async function freePort(): Promise<number> {
@@ -62,7 +72,8 @@ export interface Service {
 export interface SpawnOptions {
   env?: Record<string, string>
   port?: number
-  /** Command to run instead of `bun src/index.ts` in the service folder (e.g. a compiled executable). */
+  /** Command to run instead of `bun --no-env-file src/index.ts` in the service folder (e.g. a compiled
+   *  executable). No .env is read: a developer's own .env must not leak into tests. */
   cmd?: string[]
   /** Wait for /healthz before returning (default true). */
   waitHealthy?: boolean
@@ -71,7 +82,7 @@ export interface SpawnOptions {
 export async function spawnService(name: ServiceName, opts: SpawnOptions = {}): Promise<Service> {
   const port = opts.port ?? (await freePort())
   const env: Record<string, string> = { LOG_LEVEL: 'debug', ...opts.env, PORT: String(port) }
-  const cmd = opts.cmd ?? ['bun', 'src/index.ts']
+  const cmd = opts.cmd ?? ['bun', '--no-env-file', 'src/index.ts']
   const proc = Bun.spawn(cmd, {
     cwd: join(ROOT, name),
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
