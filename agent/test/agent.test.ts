@@ -2,7 +2,7 @@ import { describe, expect, test } from 'bun:test'
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { call, freePort, onCleanup, spawnService, upstreamStub, waitFor } from '../../test/harness'
-import { agentEnv, agentState, hitBody, KEYS, setConfig, stackAtVersion1, startStack, waitWorkerVersion, workerState } from './stack'
+import { agentEnv, agentState, hitBody, KEYS, setConfig, stackAtVersion1, startStack, waitWorkerVersion, workerState } from '../../test/stack'
 
 describe('config flows end to end', () => {
   test('a config set on the controller reaches /hit, and so does the next change', async () => {

@@ -1,7 +1,7 @@
 import { expect, test } from 'bun:test'
 import { join } from 'node:path'
 import { call, spawnService } from '../../test/harness'
-import { agentEnv } from './stack'
+import { agentEnv } from '../../test/stack'
 
 test('OpenAPI lists every route the agent answers', async () => {
   const agent = await spawnService('agent', { env: agentEnv('http://127.0.0.1:9', 'http://127.0.0.1:9') })

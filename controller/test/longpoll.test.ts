@@ -3,7 +3,7 @@ import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { call, freePort, spawnService, tcpProxy, testDatabase, upstreamStub, waitFor, type Service } from '../../test/harness'
-import { agentEnv, agentState, controllerEnv, KEYS, waitWorkerVersion } from '../../agent/test/stack'
+import { agentEnv, agentState, controllerEnv, KEYS, waitWorkerVersion } from '../../test/stack'
 
 const sqlite = () => ({ SQLITE_PATH: join(mkdtempSync(join(tmpdir(), 'dcm-lp-')), 'c.sqlite') })
 const put = (c: Service, url: string) => call(`${c.url}/config`, { method: 'POST', key: KEYS.admin, json: { url } })

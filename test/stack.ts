@@ -1,7 +1,7 @@
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { call, freePort, spawnService, upstreamStub, waitFor, type Service } from '../../test/harness'
+import { call, freePort, spawnService, upstreamStub, waitFor, type Service } from './harness'
 
 export const KEYS = { agent: 'ctl-agent-key', admin: 'ctl-admin-key', worker: 'worker-key' }
 
