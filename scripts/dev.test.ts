@@ -4,13 +4,20 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { freePort, ROOT, waitFor } from '../test/harness'
 
+function canBind(port: number): boolean {
+  try {
+    Bun.listen({ hostname: '0.0.0.0', port, socket: { data() {} } }).stop(true)
+    return true
+  } catch {
+    return false
+  }
+}
+
 test('bun run dev starts all three with a seeded demo config; /hit answers; Ctrl-C stops everything', async () => {
   // A free block of ports: base..base+2 for the services, base+10 for the demo upstream.
   let base = 0
-  for (;;) {
-    base = await freePort()
-    if (base < 60000) break
-  }
+  do base = await freePort()
+  while (base > 60000 || ![1, 2, 10].every((d) => canBind(base + d)))
   // setsid: its own process group, so a failed test can kill the services it started too.
   const proc = Bun.spawn(['setsid', 'bun', 'run', 'dev'], {
     cwd: ROOT,
@@ -33,6 +40,9 @@ test('bun run dev starts all three with a seeded demo config; /hit answers; Ctrl
     proc.kill('SIGINT')
     expect(await proc.exited).toBe(0)
     for (const port of [base, base + 1, base + 2]) expect(await fetch(`http://127.0.0.1:${port}/healthz`).then(() => 'up', () => 'down')).toBe('down')
+  } catch (e) {
+    console.error(`bun run dev printed:\n${out}`)
+    throw e
   } finally {
     try {
       process.kill(-proc.pid, 'SIGKILL')
