@@ -1,6 +1,6 @@
 import { expect, test } from 'bun:test'
 import { t } from 'elysia'
-import { apiKeyAuth, createHttpApp, createLogger, Int } from '..'
+import { apiKeyAuth, createHttpApp, createLogger, frontDoor, Int, pathOf } from '..'
 
 const lines: string[] = []
 const logger = createLogger({ service: 'test', level: 'debug', sink: { write: (s) => lines.push(s), flush: () => {} } })
@@ -11,8 +11,11 @@ const app = createHttpApp({ service: 'test', logger, bodyLimit: 1024 })
     body: t.Object({ url: t.String(), n: t.Optional(Int({ minimum: 1 })) }, { additionalProperties: false }),
   })
 
+const door = frontDoor(app, { logger })
+const handle = (r: Request) => door(r)
+
 const post = (body: string | ReadableStream | null, headers: Record<string, string> = {}) =>
-  app.handle(new Request('http://localhost/things', { method: 'POST', body, headers: { authorization: 'Bearer admin-key', 'content-type': 'application/json', ...headers } }))
+  handle(new Request('http://localhost/things', { method: 'POST', body, headers: { authorization: 'Bearer admin-key', 'content-type': 'application/json', ...headers } }))
 
 async function error(res: Response): Promise<Record<string, unknown>> {
   expect(res.headers.get('content-type')).toContain('application/json')
@@ -34,7 +37,7 @@ test('every failure has the one JSON error shape with the right status', async (
   expect(await error(await post('url=x', { 'content-type': 'application/x-www-form-urlencoded' }))).toMatchObject({ status: 415 })
   expect(await error(await post('{"url":"x"}', { authorization: '' }))).toMatchObject({ status: 401, error: 'unauthorized' })
   expect(await error(await post('{"url":"x"}', { authorization: 'Bearer agent-key' }))).toMatchObject({ status: 403, error: 'forbidden' })
-  const missing = await app.handle(new Request('http://localhost/nope'))
+  const missing = await handle(new Request('http://localhost/nope'))
   expect(await error(missing)).toMatchObject({ status: 404, error: 'not_found', request_id: expect.any(String) })
 })
 
@@ -55,4 +58,18 @@ test('each request is logged once with method, path, status, duration and reques
   const entries = lines.map((l) => JSON.parse(l)).filter((l) => l.request_id === 'log-1')
   expect(entries).toEqual([expect.objectContaining({ msg: 'request', method: 'POST', path: '/things', status: 200, duration_ms: expect.any(Number) })])
   expect(lines.join('')).not.toContain('admin-key')
+})
+
+test('the logged path never carries the query string', () => {
+  expect(pathOf('http://h:1/config?wait=30&token=x')).toBe('/config')
+  expect(pathOf('http://h:1/a/b')).toBe('/a/b')
+  expect(pathOf('http://h:1')).toBe('/')
+})
+
+test('an unusual path is still logged as valid JSON', async () => {
+  lines.length = 0
+  await handle(new Request('http://localhost/%22x%22/\u00e9', { headers: { 'x-request-id': 'odd-1' } }))
+  await Bun.sleep(0)
+  const entry = lines.map((l) => JSON.parse(l)).find((l) => l.request_id === 'odd-1')
+  expect(entry).toMatchObject({ status: 404, method: 'GET' })
 })

@@ -9,61 +9,79 @@ export { readJsonBody } from './body'
 
 export const DEFAULT_BODY_LIMIT = 64 * 1024
 
-type Meta = { id: string; start: number }
-const meta = new WeakMap<Request, Meta>()
+const ids = new WeakMap<Request, string>()
 
 /** The request id of a request being handled, for log lines written while handling it. */
-export const requestIdOf = (r: Request): string => meta.get(r)?.id ?? requestIdFrom(r.headers)
+export const requestIdOf = (r: Request): string => ids.get(r) ?? requestIdFrom(r.headers)
 
 export interface HttpAppOptions {
   service: string
   logger: Logger
   /** Largest accepted request body in bytes. */
   bodyLimit?: number
-  /** Paths answered without an access log line at info level (they are logged at debug). */
-  quietPaths?: string[]
 }
 
-/** The base every service builds on: request ids, JSON body parsing with a size limit, the shared
- *  JSON error shape for every failure, one access log line per request, and GET /healthz. */
+/** The Elysia base every service builds on: JSON body parsing with a size limit, the shared JSON error
+ *  shape for every failure, and GET /healthz. Request ids and the access log live in `frontDoor`,
+ *  outside Elysia: a global hook that touches `set` makes Elysia copy every Response a handler returns
+ *  (new Headers, new Response), which on GET /config cost more than the handler itself. */
 export function createHttpApp(opts: HttpAppOptions) {
   const { logger } = opts
   const limit = opts.bodyLimit ?? DEFAULT_BODY_LIMIT
-  const quiet = new Set(opts.quietPaths ?? ['/healthz', '/readyz'])
 
   return new Elysia({ normalize: false })
-    .onRequest(({ request, set }) => {
-      const id = requestIdFrom(request.headers)
-      meta.set(request, { id, start: performance.now() })
-      set.headers['x-request-id'] = id
-    })
     .onParse(async ({ request }) => readJsonBody(request, limit))
-    .onError(({ code, error, request, path, set }) => {
+    .onError(({ code, error, request, path }) => {
       const id = requestIdOf(request)
       const failure = toHttpError(code, error, request, path)
-      set.status = failure?.status ?? 500 // read by the access log
       if (failure === null) {
         logger.error('unhandled error', { request_id: id, path, error: error as Error })
         return respond(500, errorBody('internal_error', 'the server failed to answer; see its log for this request id', id), id)
       }
       return respond(failure.status, errorBody(failure.code, failure.message, id), id, failure.headers)
     })
-    .onAfterResponse(({ request, path, set, responseValue }) => {
-      const m = meta.get(request)
-      const status = responseValue instanceof Response ? responseValue.status : typeof set.status === 'number' ? set.status : 200
-      const level = quiet.has(path) && status < 400 ? 'debug' : 'info'
-      if (!logger.enabled(level)) return
-      logger[level]('request', {
-        method: request.method,
-        path,
-        status,
-        duration_ms: m ? Math.round((performance.now() - m.start) * 1000) / 1000 : undefined,
-        request_id: m?.id,
-      })
-    })
     .get('/healthz', () => ({ status: 'ok', service: opts.service }), {
       detail: { summary: 'Liveness: the process is up', tags: ['health'] },
     })
+}
+
+type FetchApp = { fetch: (request: Request) => Response | Promise<Response> }
+
+/** What Bun.serve calls: gives each request its id (a sane incoming X-Request-Id or a new one), runs
+ *  the app, returns the id on the response and writes one access log line (method, path, status,
+ *  duration_ms, request_id). Paths in `quietPaths` that succeed are logged at debug. */
+export function frontDoor(app: FetchApp, opts: { logger: Logger; quietPaths?: string[] }) {
+  const { logger } = opts
+  const quiet = new Set(opts.quietPaths ?? ['/healthz', '/readyz'])
+  const infoOn = logger.enabled('info')
+  const debugOn = logger.enabled('debug')
+  return async (request: Request): Promise<Response> => {
+    const start = performance.now()
+    const id = requestIdFrom(request.headers)
+    ids.set(request, id)
+    let res = await app.fetch(request)
+    try {
+      res.headers.set('x-request-id', id)
+    } catch {
+      res = new Response(res.body, res) // immutable headers (e.g. Response.redirect): copy once
+      res.headers.set('x-request-id', id)
+    }
+    if (infoOn || debugOn) {
+      const path = pathOf(request.url)
+      const status = res.status
+      if (infoOn && !(status < 400 && quiet.has(path))) logger.request(request.method, path, status, performance.now() - start, id)
+      else if (debugOn) logger.request(request.method, path, status, performance.now() - start, id, 'debug')
+    }
+    return res
+  }
+}
+
+/** The path of an absolute URL, without the query (which may hold anything, so it is never logged). */
+export function pathOf(url: string): string {
+  const p = url.indexOf('/', url.indexOf('//') + 2)
+  if (p === -1) return '/'
+  const q = url.indexOf('?', p)
+  return q === -1 ? url.slice(p) : url.slice(p, q)
 }
 
 function respond(status: number, body: object, id: string, headers?: Record<string, string>): Response {

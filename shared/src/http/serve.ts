@@ -1,10 +1,24 @@
-import type { Elysia } from 'elysia'
 import type { Logger } from '../logging'
+import { frontDoor } from '.'
 
-/** Listen on `port` and exit cleanly on SIGTERM/SIGINT: stop accepting, run `onStop`, flush logs. */
-export function serve(app: Elysia<any, any, any, any, any, any, any>, opts: { port: number; logger: Logger; onStop?: () => Promise<void> | void; idleTimeoutSeconds?: number }) {
-  app.listen({ port: opts.port, hostname: '0.0.0.0', idleTimeout: opts.idleTimeoutSeconds ?? 30 })
-  const port = app.server?.port
+export interface ServeOptions {
+  port: number
+  logger: Logger
+  onStop?: () => Promise<void> | void
+  idleTimeoutSeconds?: number
+  quietPaths?: string[]
+}
+
+/** Listen on `port` through the front door (request ids, access log) and exit cleanly on
+ *  SIGTERM/SIGINT: stop accepting, run `onStop`, flush logs. */
+export function serve(app: Parameters<typeof frontDoor>[0], opts: ServeOptions) {
+  const server = Bun.serve({
+    port: opts.port,
+    hostname: '0.0.0.0',
+    idleTimeout: opts.idleTimeoutSeconds ?? 30,
+    fetch: frontDoor(app, opts),
+  })
+  const port = server.port
   opts.logger.info('listening', { port })
   let stopping = false
   const stop = async (signal: string) => {
@@ -12,7 +26,7 @@ export function serve(app: Elysia<any, any, any, any, any, any, any>, opts: { po
     stopping = true
     opts.logger.info('shutting down', { signal })
     try {
-      await app.stop()
+      await server.stop()
       await opts.onStop?.()
     } catch (e) {
       opts.logger.error('error during shutdown', { error: e as Error })
