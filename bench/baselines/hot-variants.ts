@@ -48,7 +48,7 @@ const listen = (fetch: Fetch) => Bun.serve({ hostname: '127.0.0.1', port, idleTi
 
 /** The plain 304 answered before the front door and Elysia: same checks, same headers, same log line. */
 function fastpath(quiet: boolean, lean = false) {
-  const rest = frontDoor(app(), { logger })
+  const rest = frontDoor(app(), { logger }).fetch
   const check = keyChecker({ agent: settings.agentKeys, admin: settings.adminKeys })
   const known = new Map<string, string>()
   const roleOf = (key: string | null) => {

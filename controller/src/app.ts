@@ -1,7 +1,7 @@
-import { apiDocs, apiKeyAuth, createHttpApp, ErrorShape, type Logger, Int } from '@dcm/shared'
+import { apiDocs, apiKeyAuth, createHttpApp, ErrorShape, Int, keyChecker, type HotHandler, type Logger } from '@dcm/shared'
 import { t } from 'elysia'
 import { agentRoutes } from './agents'
-import { configRoutes, ConfigService } from './config'
+import { configRoutes, ConfigService, hotConfig } from './config'
 import { guard } from './config/service'
 import type { Settings } from './settings'
 import type { ConfigStore } from './store'
@@ -32,4 +32,10 @@ export function createApp({ settings, store, logger, config }: Deps) {
     )
     .use(configRoutes(config, auth, { pollIntervalSeconds: settings.pollIntervalSeconds }))
     .use(agentRoutes(store, auth, { pollUrl: `${settings.publicUrl}/config`, pollIntervalSeconds: settings.pollIntervalSeconds }))
+}
+
+/** Routes the front door answers before Elysia when it can (see hotConfig). */
+export function hotRoutes({ settings, config }: Pick<Deps, 'settings' | 'config'>): Record<string, HotHandler> {
+  const roleOf = keyChecker({ agent: settings.agentKeys, admin: settings.adminKeys })
+  return { '/config': hotConfig(config, roleOf, { pollIntervalSeconds: settings.pollIntervalSeconds }) }
 }

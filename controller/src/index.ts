@@ -1,5 +1,5 @@
 import { createLogger, serve, settingsOrExit } from '@dcm/shared'
-import { createApp } from './app'
+import { createApp, hotRoutes } from './app'
 import { ConfigService } from './config'
 import { followStore } from './config/replicas'
 import { loadSettings } from './settings'
@@ -15,11 +15,17 @@ await config.refresh()
 const unfollow = await followStore(config, store, logger, settings.refreshMs)
 
 const app = createApp({ settings, store, logger, config })
-// Long-polls are held up to 60 s (+10% jitter): the idle timeout must outlast them.
-serve(app, { port: settings.port, logger, onStop: async () => {
+serve(app, {
+  port: settings.port,
+  logger,
+  hot: hotRoutes({ settings, config }),
+  // Long-polls are held up to 60 s: the idle timeout must outlast them.
+  idleTimeoutSeconds: 90,
+  onStop: async () => {
     await unfollow()
     await store.close()
-  }, idleTimeoutSeconds: 90 })
+  },
+})
 logger.info('controller ready', { store: store.kind, version: config.snapshot?.doc.version ?? null, public_url: settings.publicUrl })
 
 /** Migrate, retrying for a while so a database that starts alongside us has time to come up. */

@@ -200,3 +200,23 @@ describe.skipIf(!pgUrl)('controller when PostgreSQL becomes unreachable', () => 
     expect((await call(`${c.url}/readyz`)).status).toBe(200)
   })
 })
+
+describe('logging on the hot path', () => {
+  test('at info, routine 304 polls are counted into one summary line; writes and errors keep their own line', async () => {
+    const c = await spawnService('controller', { env: { ...(await sqliteEnv()), LOG_LEVEL: 'info' } })
+    const put = await call(`${c.url}/config`, { method: 'POST', key: ADMIN, json: { url: 'http://x.example/' } })
+    const etag = put.headers.get('etag')!
+    for (let i = 0; i < 5; i++) {
+      const res = await call(`${c.url}/config`, { key: AGENT, headers: { 'if-none-match': etag, 'x-request-id': `poll-${i}` } })
+      expect({ status: res.status, id: res.headers.get('x-request-id') }).toEqual({ status: 304, id: `poll-${i}` })
+    }
+    expect((await call(`${c.url}/config`, { key: 'wrong', headers: { 'if-none-match': etag } })).status).toBe(401)
+    expect(await c.stop('SIGTERM')).toBe(0) // the pending summary is written on the way out
+    const logs = c.logs()
+    expect(logs.filter((l) => l.msg === 'request' && l.path === '/config').map((l) => [l.method, l.status])).toEqual([
+      ['POST', 201],
+      ['GET', 401],
+    ])
+    expect(logs.find((l) => l.msg === 'requests summary')).toMatchObject({ path: '/config', count: 5, statuses: { '304': 5 } })
+  })
+})

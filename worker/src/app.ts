@@ -1,7 +1,7 @@
-import { apiDocs, apiKeyAuth, createHttpApp, ErrorShape, Unavailable, type Logger } from '@dcm/shared'
+import { apiDocs, apiKeyAuth, createHttpApp, ErrorShape, Unavailable, type HotHandler, type Logger } from '@dcm/shared'
 import { configRoutes, type ConfigService } from './config'
 import { ReadyReply } from './config/model'
-import { hitRoutes } from './hit'
+import { hitRoutes, hotHit } from './hit'
 import type { Settings } from './settings'
 
 export type Deps = { settings: Settings; logger: Logger; config: ConfigService }
@@ -32,3 +32,6 @@ export function createApp({ settings, logger, config }: Deps) {
     .use(configRoutes(config, auth))
     .use(hitRoutes(config))
 }
+
+/** Routes the front door answers before Elysia when it can (see hotHit). */
+export const hotRoutes = ({ config }: Pick<Deps, 'config'>): Record<string, HotHandler> => ({ '/hit': hotHit(config) })

@@ -1,5 +1,5 @@
 import { createLogger, serve, settingsOrExit } from '@dcm/shared'
-import { createApp } from './app'
+import { createApp, hotRoutes } from './app'
 import { ConfigService } from './config'
 import { loadSettings } from './settings'
 
@@ -8,4 +8,4 @@ const settings = settingsOrExit('worker', () => loadSettings())
 const logger = createLogger({ service: 'worker', level: settings.logLevel })
 const config = new ConfigService(logger)
 const app = createApp({ settings, logger, config })
-serve(app, { port: settings.port, logger })
+serve(app, { port: settings.port, logger, hot: hotRoutes({ config }) })

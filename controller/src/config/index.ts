@@ -1,5 +1,5 @@
 import { Elysia, t } from 'elysia'
-import { ErrorShape, Invalid, NotFound, requestIdOf, type AuthPlugin } from '@dcm/shared'
+import { ErrorShape, Invalid, NotFound, presentedKey, requestIdOf, type AuthPlugin } from '@dcm/shared'
 import { etagMatches } from './etag'
 import { ConfigDoc, ConfigInput } from './model'
 import type { ConfigService, Snapshot } from './service'
@@ -20,12 +20,33 @@ export function waitSeconds(url: string): number {
 export { ConfigService } from './service'
 
 /** GET /config (the fleet's hot path: served from the snapshot) and POST /config (admin writes). */
+const notModified = (snap: Snapshot, interval: string, id?: string) =>
+  new Response(null, {
+    status: 304,
+    headers: id
+      ? { etag: snap.etag, 'cache-control': 'no-cache', 'x-poll-interval': interval, 'x-request-id': id }
+      : { etag: snap.etag, 'cache-control': 'no-cache', 'x-poll-interval': interval },
+  })
+
+/** The fleet's common case answered before Elysia (a hot route of the front door): a plain poll with a
+ *  valid key whose If-None-Match is the current ETag → 304. Anything else — a long-poll, a change, any
+ *  error — returns undefined and takes the full route below. */
+export const hotConfig =
+  (svc: ConfigService, roleOf: (key: string | null) => string | null, opts: { pollIntervalSeconds: number }) => {
+    const interval = String(opts.pollIntervalSeconds)
+    return (request: Request, id: string): Response | undefined => {
+      const snap = svc.snapshot
+      if (snap === null || request.method !== 'GET' || request.headers.get('if-none-match') !== snap.etag) return
+      if (request.url.includes('?') || roleOf(presentedKey(request.headers)) === null) return
+      return notModified(snap, interval, id)
+    }
+  }
+
 export const configRoutes = (svc: ConfigService, auth: AuthPlugin<'agent' | 'admin'>, opts: { pollIntervalSeconds: number }) => {
   const interval = String(opts.pollIntervalSeconds)
   const answer = (snap: Snapshot | null, ifNoneMatch: string | null): Response => {
     if (!snap) throw new NotFound('no config has been set yet; POST /config with the admin key', 'no_config')
-    if (etagMatches(ifNoneMatch, snap.etag))
-      return new Response(null, { status: 304, headers: { etag: snap.etag, 'cache-control': 'no-cache', 'x-poll-interval': interval } })
+    if (etagMatches(ifNoneMatch, snap.etag)) return notModified(snap, interval)
     return new Response(snap.body, {
       headers: { etag: snap.etag, 'cache-control': 'no-cache', 'content-type': 'application/json', 'x-poll-interval': interval },
     })

@@ -12,7 +12,7 @@ const app = createHttpApp({ service: 'test', logger, bodyLimit: 1024 })
   })
 
 const door = frontDoor(app, { logger })
-const handle = (r: Request) => door(r)
+const handle = (r: Request) => door.fetch(r)
 
 const post = (body: string | ReadableStream | null, headers: Record<string, string> = {}) =>
   handle(new Request('http://localhost/things', { method: 'POST', body, headers: { authorization: 'Bearer admin-key', 'content-type': 'application/json', ...headers } }))

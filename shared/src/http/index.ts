@@ -6,10 +6,12 @@ import { requestIdFrom } from '../request-id'
 import { readJsonBody } from './body'
 
 export { readJsonBody } from './body'
+export { frontDoor, type HotHandler } from './front-door'
 
 export const DEFAULT_BODY_LIMIT = 64 * 1024
 
-const ids = new WeakMap<Request, string>()
+/** Ids of the requests in flight, set by the front door. */
+export const ids = new WeakMap<Request, string>()
 
 /** The request id of a request being handled, for log lines written while handling it. */
 export const requestIdOf = (r: Request): string => ids.get(r) ?? requestIdFrom(r.headers)
@@ -45,37 +47,6 @@ export function createHttpApp(opts: HttpAppOptions) {
     })
 }
 
-type FetchApp = { fetch: (request: Request) => Response | Promise<Response> }
-
-/** What Bun.serve calls: gives each request its id (a sane incoming X-Request-Id or a new one), runs
- *  the app, returns the id on the response and writes one access log line (method, path, status,
- *  duration_ms, request_id). Paths in `quietPaths` that succeed are logged at debug. */
-export function frontDoor(app: FetchApp, opts: { logger: Logger; quietPaths?: string[] }) {
-  const { logger } = opts
-  const quiet = new Set(opts.quietPaths ?? ['/healthz', '/readyz'])
-  const infoOn = logger.enabled('info')
-  const debugOn = logger.enabled('debug')
-  return async (request: Request): Promise<Response> => {
-    const start = performance.now()
-    const id = requestIdFrom(request.headers)
-    ids.set(request, id)
-    let res = await app.fetch(request)
-    try {
-      res.headers.set('x-request-id', id)
-    } catch {
-      res = new Response(res.body, res) // immutable headers (e.g. Response.redirect): copy once
-      res.headers.set('x-request-id', id)
-    }
-    if (infoOn || debugOn) {
-      const path = pathOf(request.url)
-      const status = res.status
-      if (infoOn && !(status < 400 && quiet.has(path))) logger.request(request.method, path, status, performance.now() - start, id)
-      else if (debugOn) logger.request(request.method, path, status, performance.now() - start, id, 'debug')
-    }
-    return res
-  }
-}
-
 /** The path of an absolute URL, without the query (which may hold anything, so it is never logged). */
 export function pathOf(url: string): string {
   const p = url.indexOf('/', url.indexOf('//') + 2)
@@ -84,7 +55,7 @@ export function pathOf(url: string): string {
   return q === -1 ? url.slice(p) : url.slice(p, q)
 }
 
-function respond(status: number, body: object, id: string, headers?: Record<string, string>): Response {
+export function respond(status: number, body: object, id: string, headers?: Record<string, string>): Response {
   return new Response(JSON.stringify(body), {
     status,
     headers: { 'content-type': 'application/json', 'x-request-id': id, ...headers },

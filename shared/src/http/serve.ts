@@ -1,22 +1,21 @@
-import type { Logger } from '../logging'
-import { frontDoor } from '.'
+import { frontDoor, type FrontDoorOptions } from './front-door'
 
-export interface ServeOptions {
+export interface ServeOptions extends FrontDoorOptions {
   port: number
-  logger: Logger
   onStop?: () => Promise<void> | void
   idleTimeoutSeconds?: number
-  quietPaths?: string[]
 }
 
 /** Listen on `port` through the front door (request ids, access log) and exit cleanly on
  *  SIGTERM/SIGINT: stop accepting, run `onStop`, flush logs. */
 export function serve(app: Parameters<typeof frontDoor>[0], opts: ServeOptions) {
+  const door = frontDoor(app, opts)
   const server = Bun.serve({
     port: opts.port,
     hostname: '0.0.0.0',
     idleTimeout: opts.idleTimeoutSeconds ?? 30,
-    fetch: frontDoor(app, opts),
+    routes: door.routes,
+    fetch: door.fetch,
   })
   const port = server.port
   opts.logger.info('listening', { port })
@@ -27,6 +26,7 @@ export function serve(app: Parameters<typeof frontDoor>[0], opts: ServeOptions) 
     opts.logger.info('shutting down', { signal })
     try {
       await server.stop()
+      door.close()
       await opts.onStop?.()
     } catch (e) {
       opts.logger.error('error during shutdown', { error: e as Error })

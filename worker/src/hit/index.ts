@@ -26,3 +26,16 @@ export const hitRoutes = (config: ConfigService) =>
       },
     },
   )
+
+/** GET /hit as a hot route of the front door (no Elysia in between): the configured case goes straight
+ *  to forward(); without a config it returns undefined and the route above answers 503. */
+export const hotHit =
+  (config: ConfigService) =>
+  (request: Request, id: string): Promise<Response> | undefined => {
+    const cfg = config.active
+    if (cfg === null || request.method !== 'GET') return
+    return forward(cfg, request.headers.get('accept-encoding')).then((res) => {
+      res.headers.set('x-request-id', id)
+      return res
+    })
+  }

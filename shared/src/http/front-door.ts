@@ -1,0 +1,137 @@
+import { errorBody, HttpError } from '../errors'
+import type { Logger } from '../logging'
+import { requestIdFrom } from '../request-id'
+import { ids, pathOf, respond } from '.'
+
+type FetchApp = { fetch: (request: Request) => Response | Promise<Response> }
+
+/** A hot route answers its common case without going through Elysia (GET /config → 304, GET /hit);
+ *  returning undefined hands the request to the app. The handler puts `id` on its response as
+ *  X-Request-Id itself (in the Response it builds: cheaper than a header set afterwards). A thrown
+ *  HttpError becomes the JSON error shape. */
+export type HotHandler = (request: Request, id: string) => Response | undefined | Promise<Response | undefined>
+
+export interface FrontDoorOptions {
+  logger: Logger
+  /** Paths whose successful answers are logged at debug only (default /healthz, /readyz). */
+  quietPaths?: string[]
+  hot?: Record<string, HotHandler>
+  /** How often the hot routes' summary line is written (default 10 s). */
+  summaryEveryMs?: number
+}
+
+/** Requests answered on a hot route since the last summary line. */
+class HotStats {
+  count = 0
+  totalMs = 0
+  maxMs = 0
+  readonly statuses: Record<number, number> = {}
+  add(status: number, ms: number) {
+    this.count++
+    this.totalMs += ms
+    if (ms > this.maxMs) this.maxMs = ms
+    this.statuses[status] = (this.statuses[status] ?? 0) + 1
+  }
+}
+
+/** What Bun.serve calls. Every request gets its id (a sane incoming X-Request-Id or a new one), which
+ *  comes back on the response, and is logged: one line per request (method, path, status, duration_ms,
+ *  request_id) — except the successful answers of hot routes, which at info are counted into one
+ *  summary line per route every 10 s (and still get their own line at debug). A log line per fleet poll
+ *  would cost GET /config its throughput target; errors on hot routes keep their own line. */
+export function frontDoor(app: FetchApp, opts: FrontDoorOptions) {
+  const { logger } = opts
+  const quiet = new Set(opts.quietPaths ?? ['/healthz', '/readyz'])
+  const infoOn = logger.enabled('info')
+  const debugOn = logger.enabled('debug')
+
+  const fetch = async (request: Request): Promise<Response> => {
+    const start = performance.now()
+    const id = requestIdFrom(request.headers)
+    ids.set(request, id)
+    const res = withId(await app.fetch(request), id)
+    if (infoOn) {
+      const path = pathOf(request.url)
+      const status = res.status
+      if (!(status < 400 && quiet.has(path))) logger.request(request.method, path, status, performance.now() - start, id)
+      else if (debugOn) logger.request(request.method, path, status, performance.now() - start, id, 'debug')
+    }
+    return res
+  }
+
+  const stats = new Map<string, HotStats>()
+  const routes: Record<string, (request: Request) => Response | Promise<Response>> = {}
+  for (const [path, handle] of Object.entries(opts.hot ?? {})) {
+    const s = new HotStats()
+    stats.set(path, s)
+    const finish = (request: Request, res: Response | undefined, id: string, start: number): Response | Promise<Response> => {
+      if (res === undefined) return fetch(request)
+      const ms = performance.now() - start
+      if (res.status >= 400) {
+        if (infoOn) logger.request(request.method, path, res.status, ms, id)
+      } else {
+        s.add(res.status, ms)
+        if (debugOn) logger.request(request.method, path, res.status, ms, id, 'debug')
+      }
+      return res
+    }
+    const failed = (e: unknown, id: string): Response => {
+      if (!(e instanceof HttpError)) throw e
+      return respond(e.status, errorBody(e.code, e.message, id), id, e.headers)
+    }
+    // Synchronous when the handler is: no promise per answered poll.
+    routes[path] = (request) => {
+      const start = performance.now()
+      const id = requestIdFrom(request.headers)
+      let out: ReturnType<HotHandler>
+      try {
+        out = handle(request, id)
+      } catch (e) {
+        return finish(request, failed(e, id), id, start)
+      }
+      if (out instanceof Promise)
+        return out.then(
+          (res) => finish(request, res, id, start),
+          (e) => finish(request, failed(e, id), id, start),
+        )
+      return finish(request, out, id, start)
+    }
+  }
+
+  const summarise = () => {
+    for (const [path, s] of stats) {
+      if (s.count === 0) continue
+      logger.info('requests summary', {
+        path,
+        count: s.count,
+        statuses: { ...s.statuses },
+        avg_duration_ms: Math.round((s.totalMs / s.count) * 1000) / 1000,
+        max_duration_ms: Math.round(s.maxMs * 1000) / 1000,
+      })
+      stats.set(path, Object.assign(s, new HotStats()))
+    }
+  }
+  const timer = stats.size && infoOn ? setInterval(summarise, opts.summaryEveryMs ?? 10_000) : undefined
+  timer?.unref()
+
+  return {
+    fetch,
+    routes,
+    /** Write the pending summary lines now (on shutdown). */
+    close() {
+      clearInterval(timer)
+      summarise()
+    },
+  }
+}
+
+function withId(res: Response, id: string): Response {
+  try {
+    res.headers.set('x-request-id', id)
+    return res
+  } catch {
+    const copy = new Response(res.body, res) // immutable headers (e.g. Response.redirect): copy once
+    copy.headers.set('x-request-id', id)
+    return copy
+  }
+}
