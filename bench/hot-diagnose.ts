@@ -15,9 +15,6 @@ const VARIANTS: { variant: string; level: 'info' | 'warn'; what: string }[] = [
   { variant: 'app', level: 'warn', what: "the controller's createApp, without the front door" },
   { variant: 'full', level: 'warn', what: "the controller's createApp through serve() (front door), as the service runs" },
   { variant: 'full', level: 'info', what: 'the same at info (as measured above)' },
-  { variant: 'fastpath', level: 'info', what: 'prototype: the plain 304 answered before the front door and Elysia, same checks, X-Request-Id and access-log line' },
-  { variant: 'fastpath-quiet', level: 'info', what: 'prototype: the same, those 304s logged at debug like /healthz' },
-  { variant: 'fastpath-lean', level: 'info', what: 'prototype: the same, a key that passed the constant-time check once remembered (no SHA-256 per poll)' },
 ]
 
 async function startVariant(variant: string, level: string) {

@@ -8,7 +8,7 @@
  *  LOG_LEVEL applies to the logger, which writes to stdout like the service. */
 import { join } from 'node:path'
 import { createLogger, serve, type LogLevel } from '../../shared/src/index.ts'
-import { createApp } from '../../worker/src/app.ts'
+import { createApp, hotRoutes } from '../../worker/src/app.ts'
 import { ConfigService } from '../../worker/src/config/service.ts'
 import { forward } from '../../worker/src/hit/service.ts'
 import { loadSettings } from '../../worker/src/settings.ts'
@@ -43,7 +43,7 @@ switch (variant) {
     listen(createApp({ settings, logger, config }).fetch)
     break
   case 'full':
-    serve(createApp({ settings, logger, config }), { port, logger, idleTimeoutSeconds: 90 })
+    serve(createApp({ settings, logger, config }), { port, logger, idleTimeoutSeconds: 90, hot: hotRoutes({ config }) })
     break
   default:
     throw new Error(`unknown VARIANT ${variant}`)

@@ -1,22 +1,13 @@
-/** The controller's GET /config 304 built up layer by layer, to see what each layer costs, plus a
- *  prototype of a fix. VARIANT picks one; each answers the same request with a 304:
+/** The controller's GET /config 304 built up layer by layer, to see what each layer costs. VARIANT picks one; each answers the same request with a 304:
  *    elysia          plain Elysia, one route doing the bare server's check (the framework alone)
  *    app             the controller's createApp served by its fetch, without the shared front door
  *    full            the controller's createApp through the shared serve(), as src/index.ts runs it
- *                    (front door: request id, X-Request-Id, access log)
- *    fastpath        prototype: a fetch that answers the plain 304 itself, before the front door and
- *                    Elysia, with the project's own checks (keyChecker, etagMatches, requestIdFrom), the
- *                    X-Request-Id header and the same access-log line; anything else goes to serve()'s path
- *    fastpath-quiet  the same, logging those 304s at debug (as /healthz is) instead of info
- *    fastpath-lean   fastpath-quiet, and an Authorization header that passed the constant-time check
- *                    once is remembered (a Map from the exact header to its role), so later polls skip
- *                    the SHA-256 digests
+ *                    (front door with the hot route: request id, X-Request-Id, access log / summary)
  *  LOG_LEVEL applies to the logger, which writes to stdout like the service. */
 import { join } from 'node:path'
-import { createLogger, frontDoor, keyChecker, presentedKey, requestIdFrom, serve, type LogLevel } from '../../shared/src/index.ts'
-import { createApp } from '../../controller/src/app.ts'
+import { createLogger, serve, type LogLevel } from '../../shared/src/index.ts'
+import { createApp, hotRoutes } from '../../controller/src/app.ts'
 import { ConfigService } from '../../controller/src/config/index.ts'
-import { etagMatches } from '../../controller/src/config/etag.ts'
 import { loadSettings } from '../../controller/src/settings.ts'
 import { sqliteStore } from '../../controller/src/store/index.ts'
 
@@ -46,36 +37,6 @@ const { Elysia } = (await import(Bun.resolveSync('elysia', join(import.meta.dir,
 const app = () => createApp({ settings, store, logger, config })
 const listen = (fetch: Fetch) => Bun.serve({ hostname: '127.0.0.1', port, idleTimeout: 90, fetch })
 
-/** The plain 304 answered before the front door and Elysia: same checks, same headers, same log line. */
-function fastpath(quiet: boolean, lean = false) {
-  const rest = frontDoor(app(), { logger }).fetch
-  const check = keyChecker({ agent: settings.agentKeys, admin: settings.adminKeys })
-  const known = new Map<string, string>()
-  const roleOf = (key: string | null) => {
-    if (!lean || key === null) return check(key)
-    const hit = known.get(key)
-    if (hit !== undefined) return hit
-    const role = check(key)
-    if (role !== null && known.size < 64) known.set(key, role)
-    return role
-  }
-  const interval = String(settings.pollIntervalSeconds)
-  const lvl = quiet ? 'debug' : 'info'
-  const logOn = logger.enabled(lvl)
-  listen((request) => {
-    const snap = config.snapshot
-    const url = request.url
-    if (snap && request.method === 'GET' && url.slice(url.indexOf('/', 8)) === '/config' && roleOf(presentedKey(request.headers)) !== null && etagMatches(request.headers.get('if-none-match'), snap.etag)) {
-      const start = performance.now()
-      const id = requestIdFrom(request.headers)
-      const res = new Response(null, { status: 304, headers: { etag: snap.etag, 'cache-control': 'no-cache', 'x-poll-interval': interval, 'x-request-id': id } })
-      if (logOn) logger.request('GET', '/config', 304, performance.now() - start, id, lvl)
-      return res
-    }
-    return rest(request)
-  })
-}
-
 switch (variant) {
   case 'elysia':
     listen(new Elysia().get('/config', check).fetch)
@@ -84,12 +45,7 @@ switch (variant) {
     listen(app().fetch)
     break
   case 'full':
-    serve(app(), { port, logger, idleTimeoutSeconds: 90 })
-    break
-  case 'fastpath':
-  case 'fastpath-quiet':
-  case 'fastpath-lean':
-    fastpath(variant !== 'fastpath', variant === 'fastpath-lean')
+    serve(app(), { port, logger, idleTimeoutSeconds: 90, hot: hotRoutes({ settings, config }) })
     break
   default:
     throw new Error(`unknown VARIANT ${variant}`)

@@ -34,8 +34,5 @@ export const hotHit =
   (request: Request, id: string): Promise<Response> | undefined => {
     const cfg = config.active
     if (cfg === null || request.method !== 'GET') return
-    return forward(cfg, request.headers.get('accept-encoding')).then((res) => {
-      res.headers.set('x-request-id', id)
-      return res
-    })
+    return forward(cfg, request.headers.get('accept-encoding'), id)
   }
