@@ -41,29 +41,26 @@ RUN apt-get update \
 WORKDIR /app
 ENV NODE_ENV=production
 USER dcm
+# Every target inherits this: /readyz is 200 once the store answers (controller) or once a config is
+# held (agent: from the controller or its state file; worker: pushed by its agent). Until then agent
+# and worker report unhealthy, which does not restart them.
+HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
+  CMD curl -fsS -o /dev/null "http://127.0.0.1:${PORT}/readyz" || exit 1
 
 FROM runtime AS controller
 COPY --from=build-controller /src/dist/controller /usr/local/bin/dcm-controller
 ENV PORT=8080 SQLITE_PATH=/data/controller.sqlite
 EXPOSE 8080
-HEALTHCHECK --interval=10s --timeout=3s --start-period=40s --retries=3 \
-  CMD curl -fsS -o /dev/null "http://127.0.0.1:${PORT}/readyz" || exit 1
 ENTRYPOINT ["/usr/local/bin/dcm-controller"]
 
 FROM runtime AS agent
 COPY --from=build-agent /src/dist/agent /usr/local/bin/dcm-agent
 ENV PORT=8081 STATE_FILE=/data/agent-state.json
 EXPOSE 8081
-# Ready once the agent holds a config (from the controller or its state file).
-HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
-  CMD curl -fsS -o /dev/null "http://127.0.0.1:${PORT}/readyz" || exit 1
 ENTRYPOINT ["/usr/local/bin/dcm-agent"]
 
 FROM runtime AS worker
 COPY --from=build-worker /src/dist/worker /usr/local/bin/dcm-worker
 ENV PORT=8082
 EXPOSE 8082
-# Ready once its agent has pushed a config; until then the container reports unhealthy (not restarted).
-HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
-  CMD curl -fsS -o /dev/null "http://127.0.0.1:${PORT}/readyz" || exit 1
 ENTRYPOINT ["/usr/local/bin/dcm-worker"]
