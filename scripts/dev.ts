@@ -106,17 +106,23 @@ if (current.status === 404) {
 start('agent')
 await until('the worker to get its config', async () => (await fetch(`http://127.0.0.1:${PORTS.worker}/readyz`)).ok)
 
+const tries: [string, string][] = [
+  [`curl localhost:${PORTS.worker}/hit`, 'the worker calls the configured URL'],
+  [`curl localhost:${PORTS.agent}/state`, 'what the agent holds'],
+  [`curl localhost:${PORTS.worker}/state`, 'what the worker applied'],
+  [`curl localhost:${PORTS.controller}/config -H 'Authorization: Bearer ${KEYS.agent}'`, 'the config, as agents read it'],
+  [`open http://localhost:${PORTS.controller}/swagger`, `API docs (also :${PORTS.agent} and :${PORTS.worker})`],
+]
+const width = Math.max(...tries.map(([cmd]) => cmd.length)) + 2
 say(
   'dev',
   `all three are up. Try:
 
-  curl localhost:${PORTS.worker}/hit                      # the worker calls the configured URL
-  curl localhost:${PORTS.agent}/state                    # what the agent holds
-  curl localhost:${PORTS.worker}/state                   # what the worker applied
+${tries.map(([cmd, what]) => `  ${cmd.padEnd(width)}# ${what}`).join('\n')}
+
+  # change the config; the worker has it within milliseconds:
   curl -X POST localhost:${PORTS.controller}/config -H 'Authorization: Bearer ${KEYS.admin}' \\
        -H 'Content-Type: application/json' -d '{"url":"http://127.0.0.1:${PORTS.demo}/demo?v=2","timeout_ms":2000}'
-  curl localhost:${PORTS.controller}/config -H 'Authorization: Bearer ${KEYS.agent}'
-  open http://localhost:${PORTS.controller}/swagger                  # API docs (also :${PORTS.agent} and :${PORTS.worker})
 
 Ctrl-C stops everything.`,
 )
