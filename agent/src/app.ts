@@ -1,5 +1,5 @@
 import { t } from 'elysia'
-import { apiDocs, createHttpApp, ErrorShape, maskUrl, Unavailable, type Logger, Int } from '@dcm/shared'
+import { apiDocs, createHttpApp, ErrorShape, maskUrl, Unavailable, type Logger, Int, Nullable } from '@dcm/shared'
 import type { Settings } from './settings'
 import type { Agent } from './sync/agent'
 
@@ -10,8 +10,6 @@ const Peer = t.Object({
   last_error: t.Union([t.String(), t.Null()]),
   last_ok_at: t.Union([t.String(), t.Null()]),
 })
-const Nullable = <T extends Parameters<typeof t.Union>[0][number]>(s: T) => t.Union([s, t.Null()])
-
 export const AgentStatus = t.Object({
   agent_id: Nullable(t.String()),
   version: Nullable(Int()),

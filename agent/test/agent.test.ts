@@ -218,3 +218,27 @@ describe('faults', () => {
     expect(late).toBeGreaterThan(3 * 20)
   })
 })
+
+test('a worker whose /state answers but whose POST /config fails sees the pushes thin out', async () => {
+  const times: number[] = []
+  const stub = Bun.serve({
+    port: 0,
+    hostname: '127.0.0.1',
+    fetch(req): Response {
+      if (new URL(req.url).pathname === '/state') return Response.json({ version: null })
+      times.push(performance.now())
+      return Response.json({ error: 'busy', message: 'always failing', request_id: 'x' }, { status: 503 })
+    },
+  })
+  onCleanup(() => stub.stop(true))
+  const s = await startStack({ agent: { BACKOFF_BASE_MS: '40', BACKOFF_MAX_MS: '1280' } })
+  await s.agent.restart({ WORKER_URL: `http://127.0.0.1:${stub.port}` })
+  await setConfig(s, { url: s.upstream.url })
+  await waitFor('ten failed pushes', () => times.length >= 10, 60_000)
+  const gaps = times.slice(1).map((t, i) => t - times[i]!)
+  const early = gaps.slice(0, 3).reduce((a, b) => a + b, 0)
+  const late = gaps.slice(-3).reduce((a, b) => a + b, 0)
+  expect(late).toBeGreaterThan(early)
+  // Without backoff every gap would stay under the 40 ms base ceiling.
+  expect(late).toBeGreaterThan(3 * 40)
+})

@@ -21,7 +21,7 @@ test('a missing, malformed or development key in production stops the agent with
     [{ ...base, CONTROLLER_URL: 'localhost:8080' }, 'CONTROLLER_URL'],
     [{ ...base, NODE_ENV: 'production', CONTROLLER_API_KEY: 'dev-agent-key', WORKER_API_KEY: 'a-production-worker-key' }, 'CONTROLLER_API_KEY'],
   ] as [Record<string, string>, string][]) {
-    const p = Bun.spawn(['bun', 'src/index.ts'], { cwd: join(import.meta.dir, '..'), env: { PATH: process.env.PATH!, ...env }, stdout: 'pipe', stderr: 'pipe' })
+    const p = Bun.spawn(['bun', '--no-env-file', 'src/index.ts'], { cwd: join(import.meta.dir, '..'), env: { PATH: process.env.PATH!, ...env }, stdout: 'pipe', stderr: 'pipe' })
     expect({ name, code: await p.exited }).toEqual({ name, code: 2 })
     expect(await new Response(p.stderr).text()).toContain(name)
   }

@@ -22,7 +22,7 @@ export function createApp({ settings, store, logger, config }: Deps) {
     .get(
       '/readyz',
       async () => {
-        await guard(store.ping(), 'read')
+        await guard(store.ping(), 'read', logger)
         return { status: 'ready', store: store.kind, version: config.snapshot?.doc.version ?? null, held_polls: config.held }
       },
       {
@@ -31,7 +31,7 @@ export function createApp({ settings, store, logger, config }: Deps) {
       },
     )
     .use(configRoutes(config, auth, { pollIntervalSeconds: settings.pollIntervalSeconds }))
-    .use(agentRoutes(store, auth, { pollUrl: `${settings.publicUrl}/config`, pollIntervalSeconds: settings.pollIntervalSeconds }))
+    .use(agentRoutes(store, auth, { pollUrl: `${settings.publicUrl}/config`, pollIntervalSeconds: settings.pollIntervalSeconds, logger }))
 }
 
 /** Routes the front door answers before Elysia when it can (see hotConfig). */

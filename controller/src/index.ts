@@ -1,4 +1,4 @@
-import { createLogger, serve, settingsOrExit } from '@dcm/shared'
+import { createLogger, maskUrl, serve, settingsOrExit } from '@dcm/shared'
 import { createApp, hotRoutes } from './app'
 import { ConfigService } from './config'
 import { followStore } from './config/replicas'
@@ -21,12 +21,14 @@ serve(app, {
   hot: hotRoutes({ settings, config }),
   // Long-polls are held up to 60 s: the idle timeout must outlast them.
   idleTimeoutSeconds: 90,
+  // Held long-polls would keep the server from stopping for up to a minute: answer them now (304).
+  beforeStop: () => config.releaseHolds(),
   onStop: async () => {
     await unfollow()
     await store.close()
   },
 })
-logger.info('controller ready', { store: store.kind, version: config.snapshot?.doc.version ?? null, public_url: settings.publicUrl })
+logger.info('controller ready', { store: store.kind, version: config.snapshot?.doc.version ?? null, public_url: maskUrl(settings.publicUrl) })
 
 /** Migrate, retrying for a while so a database that starts alongside us has time to come up. */
 async function startStore() {

@@ -66,6 +66,7 @@ function suite(kind: 'sqlite' | 'postgres', storeEnv: () => Promise<Record<strin
         ['{"url":"http://x.example/","extra":1}', 422, 'extra'],
         ['{"url":"ftp://x.example/"}', 422, 'url'],
         ['{"url":"not a url"}', 422, 'url'],
+        ['{"url":"http://x.example/a\\u0000b"}', 422, 'url'],
         [JSON.stringify({ url: `http://x.example/${'a'.repeat(2048)}` }), 422, 'url'],
         ['{"url":"http://x.example/","timeout_ms":0}', 422, 'timeout_ms'],
         ['{"url":"http://x.example/","timeout_ms":60001}', 422, 'timeout_ms'],
@@ -82,6 +83,10 @@ function suite(kind: 'sqlite' | 'postgres', storeEnv: () => Promise<Record<strin
       }
       const regBad = await call(`${c.url}/register`, { method: 'POST', key: AGENT, json: { agent_id: 'has space' } })
       expect(regBad).toMatchObject({ status: 422, body: { error: 'validation_failed', message: expect.stringContaining('agent_id') } })
+      for (const json of [{ hostname: 'a\u0000b' }, { labels: { zone: 'a\u0000' } }, { labels: { 'k\u0000': 'v' } }, { labels: { ['x'.repeat(64)]: 'v' } }]) {
+        const res = await call(`${c.url}/register`, { method: 'POST', key: AGENT, json })
+        expect({ json, status: res.status }).toEqual({ json, status: 422 })
+      }
       expect((await call(`${c.url}/config`, { key: AGENT })).body).toMatchObject({ version: 1, url: 'http://good.example/' })
       expect((await call(`${c.url}/nope`, { key: AGENT })).body).toMatchObject({ error: 'not_found' })
     })
@@ -149,16 +154,30 @@ describe('controller start-up and shutdown', () => {
       [{ ...keys, DATABASE_URL: 'mysql://x' }, 'DATABASE_URL'],
       [{ ...keys, NODE_ENV: 'production', AGENT_API_KEY: 'dev-agent-key' }, 'AGENT_API_KEY'],
     ] as [Record<string, string>, string][]) {
-      const p = Bun.spawn(['bun', 'src/index.ts'], { cwd: join(import.meta.dir, '..'), env: { PATH: process.env.PATH!, ...env }, stdout: 'pipe', stderr: 'pipe' })
+      const p = Bun.spawn(['bun', '--no-env-file', 'src/index.ts'], { cwd: join(import.meta.dir, '..'), env: { PATH: process.env.PATH!, ...env }, stdout: 'pipe', stderr: 'pipe' })
       expect(await p.exited).toBe(2)
       expect(await new Response(p.stderr).text()).toContain(name)
     }
   })
 
-  test('SIGTERM exits cleanly with code 0', async () => {
+  test('SIGTERM exits cleanly with code 0, answering a held long-poll on the way out', async () => {
     const c = await spawnService('controller', { env: await sqliteEnv() })
+    const put = await call(`${c.url}/config`, { method: 'POST', key: ADMIN, json: { url: 'http://x.example/' } })
+    const held = call(`${c.url}/config?wait=60`, { key: AGENT, headers: { 'if-none-match': put.headers.get('etag')! } })
+    await waitFor('the poll to be held', async () => (await call(`${c.url}/readyz`)).body.held_polls === 1)
     expect(await c.stop('SIGTERM')).toBe(0)
+    expect((await held).status).toBe(304)
     expect(c.logs().some((l) => l.msg === 'shutting down')).toBe(true)
+  })
+
+  test('two controllers sharing one SQLite file never hand out the same version', async () => {
+    const env = await sqliteEnv()
+    const [a, b] = [await spawnService('controller', { env }), await spawnService('controller', { env })]
+    const results = await Promise.all(
+      Array.from({ length: 30 }, (_, i) => call(`${(i % 2 ? a : b).url}/config`, { method: 'POST', key: ADMIN, json: { url: `http://s${i}.example/` } })),
+    )
+    expect(results.map((r) => r.status)).toEqual(Array(30).fill(201))
+    expect(results.map((r) => r.body.version).sort((x: number, y: number) => x - y)).toEqual(Array.from({ length: 30 }, (_, i) => i + 1))
   })
 
   test('a reset database: an agent presenting its id keeps it', async () => {

@@ -112,7 +112,8 @@ describe.skipIf(!pgUrl)('replicated controllers on one PostgreSQL database', () 
     viaProxy.host = `127.0.0.1:${proxy.port}`
     const [pa, pb] = [await freePort(), await freePort()]
     const a = await spawnService('controller', { port: pa, env: controllerEnv(pa, { DATABASE_URL: db }) })
-    const b = await spawnService('controller', { port: pb, env: controllerEnv(pb, { DATABASE_URL: viaProxy.toString(), REFRESH_SECONDS: '0.5' }) })
+    // No periodic refresh: only the LISTEN connection's own reconnect can bring B up to date.
+    const b = await spawnService('controller', { port: pb, env: controllerEnv(pb, { DATABASE_URL: viaProxy.toString(), REFRESH_SECONDS: '3600' }) })
     await put(a, 'http://one.example/')
     await waitFor('B to learn version 1', async () => (await call(`${b.url}/config`, { key: KEYS.agent })).body?.version === 1)
 
@@ -120,11 +121,12 @@ describe.skipIf(!pgUrl)('replicated controllers on one PostgreSQL database', () 
     await put(a, 'http://two.example/')
     // B cannot hear about version 2 but still answers with what it has.
     await waitFor('B to notice its database is gone', async () => (await call(`${b.url}/readyz`)).status === 503)
+    expect(b.logs().some((l) => l.msg === 'snapshot refreshed from the store')).toBe(false)
     const during = await call(`${b.url}/config`, { key: KEYS.agent })
     expect({ status: during.status, version: during.body.version }).toEqual({ status: 200, version: 1 })
 
     proxy.restore()
-    await waitFor('B to catch up without a restart', async () => (await call(`${b.url}/config`, { key: KEYS.agent })).body?.version === 2)
-    expect(b.logs().some((l) => l.msg === 'snapshot refreshed from the store')).toBe(true)
+    await waitFor('B to catch up without a restart', async () => (await call(`${b.url}/config`, { key: KEYS.agent })).body?.version === 2, 30_000)
+    expect(b.logs().find((l) => l.msg === 'snapshot refreshed from the store')).toMatchObject({ version: 2, why: 'reconnected' })
   })
 })

@@ -11,10 +11,11 @@ test('the delay ceiling doubles per failure up to the cap, and success resets it
   expect(bottom.next()).toBe(0) // full jitter: anywhere from zero
 })
 
-test('a Retry-After is honoured when longer than the jittered delay', () => {
-  const b = new Backoff(100, 1000, () => 0.5)
+test('a Retry-After is honoured when longer than the jittered delay, up to the cap', () => {
+  const b = new Backoff(100, 10_000, () => 0.5)
   expect(b.next(5000)).toBe(5000)
   expect(b.next(0)).toBe(100)
+  expect(b.next(86_400_000)).toBe(10_000)
 })
 
 test('Retry-After is read as seconds or as an HTTP date', () => {

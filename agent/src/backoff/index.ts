@@ -13,12 +13,13 @@ export class Backoff {
     return this.#attempt
   }
 
-  /** The delay before the next try; a Retry-After from the server raises it. */
+  /** The delay before the next try; a Retry-After from the server raises it, up to the cap (a proxy
+   *  answering "Retry-After: 86400" must not park the agent for a day). */
   next(retryAfterMs?: number): number {
     const ceiling = Math.min(this.capMs, this.baseMs * 2 ** Math.min(this.#attempt, 30))
     this.#attempt++
     const delay = Math.floor(this.random() * ceiling)
-    return retryAfterMs !== undefined ? Math.max(delay, retryAfterMs) : delay
+    return retryAfterMs !== undefined ? Math.min(this.capMs, Math.max(delay, retryAfterMs)) : delay
   }
 
   reset(): void {

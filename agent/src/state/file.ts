@@ -96,12 +96,3 @@ export function atomicWrite(path: string, text: string): void {
     closeSync(fd)
   }
 }
-
-/** For tests and for running without a disk. */
-export function memoryStateStore(initial: AgentState | null = null): StateStore {
-  let saved = initial
-  return {
-    load: () => ({ state: saved, from: saved ? 'primary' : 'none', problems: [] }),
-    save: (s) => void (saved = structuredClone(s)),
-  }
-}

@@ -1,2 +1,2 @@
 export { AgentState, emptyState } from './model'
-export { fileStateStore, memoryStateStore, encode, decode, type StateStore, type Loaded } from './file'
+export { fileStateStore, encode, decode, type StateStore, type Loaded } from './file'

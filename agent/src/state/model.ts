@@ -1,7 +1,5 @@
 import { t } from 'elysia'
-import { ConfigDoc, Int } from '@dcm/shared'
-
-const Nullable = <T extends Parameters<typeof t.Union>[0][number]>(s: T) => t.Union([s, t.Null()])
+import { ConfigDoc, Int, Nullable } from '@dcm/shared'
 
 /** What the agent persists: enough to keep its id and keep its worker serving across restarts. */
 export const AgentState = t.Object({

@@ -1,6 +1,7 @@
 import { hostname } from 'node:os'
 import { Value } from '@sinclair/typebox/value'
 import { ConfigDoc, maskUrl, type Logger } from '@dcm/shared'
+import { RegistrationReply } from './model'
 import { Backoff, jitter } from '../backoff'
 import type { Settings } from '../settings'
 import { emptyState, type AgentState, type StateStore } from '../state'
@@ -140,7 +141,9 @@ export class Agent {
       rid,
     )
     if (out.kind !== 'ok') return this.#failed('controller', out, 'register', rid)
-    const reply = (await out.res.json()) as { agent_id: string; poll_url: string; poll_interval_seconds: number }
+    const reply: unknown = await out.res.json().catch(() => null)
+    if (!Value.Check(RegistrationReply, reply))
+      return this.#failed('controller', { kind: 'retry', message: 'the controller sent a registration reply that does not validate' }, 'register', rid)
     this.#ok('controller')
     this.#registered = true
     this.#pollUrl = reply.poll_url
@@ -149,7 +152,7 @@ export class Agent {
       this.state = { ...this.state, agent_id: reply.agent_id }
       this.#persist()
     }
-    this.log.info('registered', { agent_id: reply.agent_id, poll_url: reply.poll_url, poll_interval_seconds: reply.poll_interval_seconds, request_id: rid })
+    this.log.info('registered', { agent_id: reply.agent_id, poll_url: maskUrl(reply.poll_url), poll_interval_seconds: reply.poll_interval_seconds, request_id: rid })
     return 0
   }
 
@@ -185,21 +188,27 @@ export class Agent {
         }
         this.#ok('controller')
         this.status.last_poll_result = `200 version ${doc.version}`
-        if (etag !== this.state.etag) {
-          this.state = { ...this.state, etag, version: doc.version, config: doc }
-          this.log.info('new config from controller', { version: doc.version, url: maskUrl(doc.url), request_id: rid })
-          this.#persist()
-          this.#workerLoop.kick()
+        if (etag === this.state.etag) return nextPoll(false)
+        if (this.state.version !== null && doc.version < this.state.version) {
+          // Versions only move forward (a replica behind the others, or a restored database): keep
+          // ours, and do not come straight back for the same answer.
+          this.log.warn('controller answered an older version; keeping ours', { version: doc.version, ours: this.state.version, request_id: rid })
+          return nextPoll(false)
         }
+        this.state = { ...this.state, etag, version: doc.version, config: doc }
+        this.log.info('new config from controller', { version: doc.version, url: maskUrl(doc.url), request_id: rid })
+        this.#persist()
+        this.#workerLoop.kick()
         return nextPoll(true)
       }
       case 'rejected':
-        if (out.status === 404) {
+        if (out.status === 404 && out.code === 'no_config') {
           // No config at the controller yet: nothing to do but ask again.
           this.#ok('controller')
           this.status.last_poll_result = '404 no config yet'
           return nextPoll(false)
         }
+        if (out.status === 404) this.#registered = false // the poll_url is wrong: ask the controller again
         this.status.last_poll_result = out.message
         return this.#failed('controller', out, 'poll', rid)
       default:
@@ -220,8 +229,11 @@ export class Agent {
     const probe = await send(`${workerUrl}/state`, { signal: this.#abort.signal }, requestTimeoutMs, probeId)
     if (probe.kind !== 'ok') return this.#failed('worker', probe, 'state', probeId)
     const held = ((await probe.res.json().catch(() => ({}))) as { version?: number | null }).version ?? null
-    this.#ok('worker')
+    // Reachable, but the backoff is reset only once the worker holds our version: a worker whose
+    // /state answers while its POST /config fails must still see the pushes thin out.
+    this.status.worker.reachable = true
     if (held === doc.version) {
+      this.#ok('worker')
       this.#confirmed(doc.version)
       return interval
     }
@@ -236,6 +248,7 @@ export class Agent {
       rid,
     )
     if (out.kind === 'ok') {
+      void out.res.body?.cancel() // the reply is not needed; free the connection
       this.#ok('worker')
       this.#rejected = null
       this.status.last_push_at = new Date().toISOString()

@@ -5,11 +5,11 @@ export type Outcome =
   | { kind: 'ok'; res: Response }
   | { kind: 'not_modified'; res: Response }
   /** 401/403: a configuration error; retried slowly, never hammered. */
-  | { kind: 'auth'; status: number; message: string }
+  | { kind: 'auth'; status: number; message: string; code?: string }
   /** Network error, timeout, 5xx, 429: back off (honouring Retry-After). */
-  | { kind: 'retry'; message: string; retryAfterMs?: number; status?: number }
+  | { kind: 'retry'; message: string; retryAfterMs?: number; status?: number; code?: string }
   /** Any other 4xx: the peer refused this request. */
-  | { kind: 'rejected'; status: number; message: string; res: Response }
+  | { kind: 'rejected'; status: number; message: string; code?: string }
 
 export type Failure = Exclude<Outcome, { kind: 'ok' }>
 
@@ -28,17 +28,11 @@ export async function send(url: string, init: RequestInit & { headers?: Record<s
   const s = res.status
   if (s === 304) return { kind: 'not_modified', res }
   if (s >= 200 && s < 300) return { kind: 'ok', res }
-  const message = `HTTP ${s}${await errorText(res)}`
-  if (s === 401 || s === 403) return { kind: 'auth', status: s, message }
-  if (s === 429 || s >= 500) return { kind: 'retry', message, status: s, retryAfterMs: retryAfterMs(res.headers.get('retry-after')) }
-  return { kind: 'rejected', status: s, message, res }
-}
-
-async function errorText(res: Response): Promise<string> {
-  try {
-    const body = (await res.clone().json()) as { error?: string; message?: string }
-    return body?.error ? ` ${body.error}: ${body.message ?? ''}` : ''
-  } catch {
-    return ''
-  }
+  // Read the error body whole (it is small), which also hands the connection back to the pool.
+  const body = (await res.json().catch(() => null)) as { error?: string; message?: string } | null
+  const code = typeof body?.error === 'string' ? body.error : undefined
+  const message = `HTTP ${s}${code ? ` ${code}: ${body?.message ?? ''}` : ''}`
+  if (s === 401 || s === 403) return { kind: 'auth', status: s, message, code }
+  if (s === 429 || s >= 500) return { kind: 'retry', message, status: s, code, retryAfterMs: retryAfterMs(res.headers.get('retry-after')) }
+  return { kind: 'rejected', status: s, message, code }
 }

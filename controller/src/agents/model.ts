@@ -1,4 +1,5 @@
 import { t } from 'elysia'
+import { Text } from '@dcm/shared'
 
 export const AgentId = t.String({ pattern: '^[A-Za-z0-9._-]{1,128}$', description: 'letters, digits, . _ -; at most 128' })
 
@@ -6,9 +7,9 @@ export const AgentId = t.String({ pattern: '^[A-Za-z0-9._-]{1,128}$', descriptio
 export const Registration = t.Object(
   {
     agent_id: t.Optional(AgentId),
-    hostname: t.Optional(t.String({ minLength: 1, maxLength: 255 })),
-    worker_url: t.Optional(t.String({ minLength: 1, maxLength: 2048, pattern: '^https?://' })),
-    labels: t.Optional(t.Record(t.String({ minLength: 1, maxLength: 63 }), t.String({ maxLength: 255 }), { maxProperties: 64 })),
+    hostname: t.Optional(Text({ minLength: 1, maxLength: 255 })),
+    worker_url: t.Optional(Text({ minLength: 1, maxLength: 2048, pattern: '^https?://[^\\u0000-\\u001f\\u007f]*$' })),
+    labels: t.Optional(t.Record(Text({ minLength: 1, maxLength: 63 }), Text({ maxLength: 255 }), { maxProperties: 64 })),
   },
   { additionalProperties: false },
 )

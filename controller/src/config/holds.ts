@@ -28,8 +28,8 @@ export class Holds {
     })
   }
 
-  /** Release every hold with `s`. */
-  release(s: Snapshot): void {
+  /** Release every hold with `s` (null: with nothing new, as when the time is up). */
+  release(s: Snapshot | null): void {
     const all = [...this.#buckets.values()]
     this.#buckets.clear()
     this.#count = 0

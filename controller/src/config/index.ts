@@ -13,7 +13,7 @@ export function waitSeconds(url: string): number {
   const raw = new URLSearchParams(url.slice(q + 1)).get('wait')
   if (raw === null || raw === '') return 0
   const n = /^\d+(\.\d+)?$/.test(raw) ? Number(raw) : NaN
-  if (!(n <= MAX_WAIT_SECONDS)) throw new Invalid(`query parameter "wait" must be a number of seconds from 0 to ${MAX_WAIT_SECONDS}`, 'wait')
+  if (!(n <= MAX_WAIT_SECONDS)) throw new Invalid(`query parameter "wait" must be a number of seconds from 0 to ${MAX_WAIT_SECONDS}`)
   return n
 }
 

@@ -1,12 +1,12 @@
 import { t } from 'elysia'
-import { ConfigDoc, Int } from '@dcm/shared'
+import { ConfigDoc, Int, Text } from '@dcm/shared'
 
 export { ConfigDoc }
 
 /** Body of POST /config. */
 export const ConfigInput = t.Object(
   {
-    url: t.String({ minLength: 1, maxLength: 2048, description: 'Absolute http(s) URL, at most 2048 characters' }),
+    url: Text({ minLength: 1, maxLength: 2048, description: 'Absolute http(s) URL, at most 2048 characters' }),
     timeout_ms: t.Optional(Int({ minimum: 1, maximum: 60000, description: 'Upstream timeout for GET /hit, 1..60000' })),
   },
   { additionalProperties: false },

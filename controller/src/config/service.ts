@@ -18,7 +18,6 @@ export function snapshotOf(doc: ConfigDoc): Snapshot {
 export class ConfigService {
   #snap: Snapshot | null = null
   #generation = 0
-  readonly #listeners = new Set<(s: Snapshot) => void>()
   readonly #holds = new Holds()
 
   constructor(
@@ -40,10 +39,9 @@ export class ConfigService {
     return this.#holds.size
   }
 
-  /** Called on every change of the snapshot. */
-  onChange(fn: (s: Snapshot) => void): () => void {
-    this.#listeners.add(fn)
-    return () => this.#listeners.delete(fn)
+  /** End every held long-poll now (each answers from the current snapshot, a 304): on shutdown. */
+  releaseHolds(): void {
+    this.#holds.release(null)
   }
 
   /** Load the store's current version into the snapshot (start-up, and safety refreshes). The store
@@ -51,7 +49,7 @@ export class ConfigService {
    *  restore), unless the snapshot changed while we were reading (then ours is the newer news). */
   async refresh(): Promise<Snapshot | null> {
     const generation = this.#generation
-    const doc = await guard(this.store.current(), 'read')
+    const doc = await guard(this.store.current(), 'read', this.logger)
     if (doc && generation === this.#generation) {
       const snap = snapshotOf(doc)
       if (snap.etag !== this.#snap?.etag) this.#install(snap)
@@ -61,8 +59,8 @@ export class ConfigService {
 
   /** Store a new version (or find the identical current one). Answers only after the store committed. */
   async write(input: ConfigInput, requestId?: string): Promise<{ snapshot: Snapshot; created: boolean }> {
-    if (!isHttpUrl(input.url)) throw new Invalid('body field "url": must be an absolute http:// or https:// URL', 'url')
-    const { doc, created } = await guard(this.store.write(input), 'write')
+    if (!isHttpUrl(input.url)) throw new Invalid('body field "url": must be an absolute http:// or https:// URL')
+    const { doc, created } = await guard(this.store.write(input), 'write', this.logger, requestId)
     const snap = snapshotOf(doc)
     // Parallel writes can finish out of order: never move the snapshot back.
     if (!this.#snap || doc.version > this.#snap.doc.version) this.#install(snap)
@@ -79,12 +77,12 @@ export class ConfigService {
     this.#generation++
     this.#snap = s
     this.#holds.release(s)
-    for (const fn of this.#listeners) fn(s)
   }
 }
 
-/** Run a store call with a deadline; any failure becomes a 503 the caller can act on. */
-export async function guard<T>(p: Promise<T>, what: 'read' | 'write'): Promise<T> {
+/** Run a store call with a deadline; any failure becomes a 503 the caller can act on. The driver's
+ *  own message (host names, user names) goes to the log, not to the unauthenticated answer. */
+export async function guard<T>(p: Promise<T>, what: 'read' | 'write', logger: Logger, requestId?: string): Promise<T> {
   let timer: Timer | undefined
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`store did not answer within ${STORE_TIMEOUT_MS} ms`)), STORE_TIMEOUT_MS)
@@ -92,11 +90,11 @@ export async function guard<T>(p: Promise<T>, what: 'read' | 'write'): Promise<T
   try {
     return await Promise.race([p, timeout])
   } catch (e) {
-    const detail = e instanceof Error ? e.message : String(e)
+    logger.warn('config store call failed', { what, error: e as Error, request_id: requestId })
     throw new Unavailable(
       what === 'write'
-        ? `the config store is unavailable (${detail}); the change was not acknowledged, retry it`
-        : `the config store is unavailable (${detail})`,
+        ? 'the config store is unavailable; the change was not acknowledged, retry it'
+        : 'the config store is unavailable',
       'store_unavailable',
       1,
     )

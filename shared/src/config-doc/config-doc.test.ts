@@ -4,7 +4,7 @@ import { isHttpUrl, maskUrl } from '.'
 test('only absolute http(s) URLs with a host are accepted', () => {
   expect(isHttpUrl('http://example.com/x')).toBe(true)
   expect(isHttpUrl('https://127.0.0.1:8080')).toBe(true)
-  for (const bad of ['ftp://example.com', '/relative', 'example.com', 'http://', 'javascript:alert(1)']) expect(isHttpUrl(bad)).toBe(false)
+  for (const bad of ['http://x/a\u0000b', 'http://x/\tb', 'ftp://example.com', '/relative', 'example.com', 'http://', 'javascript:alert(1)']) expect(isHttpUrl(bad)).toBe(false)
 })
 
 test('userinfo is masked, other URLs are left alone', () => {

@@ -13,9 +13,9 @@ export const ConfigDoc = t.Object(
 )
 export type ConfigDoc = typeof ConfigDoc.static
 
-/** True when `url` parses as an absolute http: or https: URL with a host. */
+/** True when `url` parses as an absolute http: or https: URL with a host and holds no control character. */
 export function isHttpUrl(url: string): boolean {
-  if (!URL.canParse(url)) return false
+  if (/[\u0000-\u001f\u007f]/.test(url) || !URL.canParse(url)) return false
   const u = new URL(url)
   return (u.protocol === 'http:' || u.protocol === 'https:') && u.hostname !== ''
 }

@@ -50,7 +50,7 @@ export class UnsupportedMediaType extends HttpError {
   }
 }
 export class Invalid extends HttpError {
-  constructor(message: string, readonly field?: string) {
+  constructor(message: string) {
     super(422, 'validation_failed', message)
   }
 }

@@ -1,7 +1,7 @@
 import { errorBody, HttpError } from '../errors'
 import type { Logger } from '../logging'
 import { requestIdFrom } from '../request-id'
-import { ids, pathOf, respond } from '.'
+import { ids, pathOf, respond } from './common'
 
 type FetchApp = { fetch: (request: Request) => Response | Promise<Response> }
 
@@ -76,8 +76,9 @@ export function frontDoor(app: FetchApp, opts: FrontDoorOptions) {
       return res
     }
     const failed = (e: unknown, id: string): Response => {
-      if (!(e instanceof HttpError)) throw e
-      return respond(e.status, errorBody(e.code, e.message, id), id, e.headers)
+      if (e instanceof HttpError) return respond(e.status, errorBody(e.code, e.message, id), id, e.headers)
+      logger.error('unhandled error', { request_id: id, path, error: e as Error })
+      return respond(500, errorBody('internal_error', 'the server failed to answer; see its log for this request id', id), id)
     }
     // Synchronous when the handler is: no promise per answered poll.
     routes[path] = (request) => {

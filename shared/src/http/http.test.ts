@@ -54,7 +54,6 @@ test('a chunked body over the limit is refused without a Content-Length', async 
 test('each request is logged once with method, path, status, duration and request id, never the key', async () => {
   lines.length = 0
   await post('{"url":"x"}', { 'x-request-id': 'log-1' })
-  await Bun.sleep(0)
   const entries = lines.map((l) => JSON.parse(l)).filter((l) => l.request_id === 'log-1')
   expect(entries).toEqual([expect.objectContaining({ msg: 'request', method: 'POST', path: '/things', status: 200, duration_ms: expect.any(Number) })])
   expect(lines.join('')).not.toContain('admin-key')
@@ -69,7 +68,6 @@ test('the logged path never carries the query string', () => {
 test('an unusual path is still logged as valid JSON', async () => {
   lines.length = 0
   await handle(new Request('http://localhost/%22x%22/\u00e9', { headers: { 'x-request-id': 'odd-1' } }))
-  await Bun.sleep(0)
   const entry = lines.map((l) => JSON.parse(l)).find((l) => l.request_id === 'odd-1')
   expect(entry).toMatchObject({ status: 404, method: 'GET' })
 })

@@ -2,19 +2,14 @@ import { Elysia } from 'elysia'
 import { swagger } from '@elysiajs/swagger'
 import { errorBody, HttpError } from '../errors'
 import type { Logger } from '../logging'
-import { requestIdFrom } from '../request-id'
 import { readJsonBody } from './body'
+import { requestIdOf, respond } from './common'
 
 export { readJsonBody } from './body'
+export { pathOf, requestIdOf } from './common'
 export { frontDoor, type HotHandler } from './front-door'
 
 export const DEFAULT_BODY_LIMIT = 64 * 1024
-
-/** Ids of the requests in flight, set by the front door. */
-export const ids = new WeakMap<Request, string>()
-
-/** The request id of a request being handled, for log lines written while handling it. */
-export const requestIdOf = (r: Request): string => ids.get(r) ?? requestIdFrom(r.headers)
 
 export interface HttpAppOptions {
   service: string
@@ -47,21 +42,6 @@ export function createHttpApp(opts: HttpAppOptions) {
     })
 }
 
-/** The path of an absolute URL, without the query (which may hold anything, so it is never logged). */
-export function pathOf(url: string): string {
-  const p = url.indexOf('/', url.indexOf('//') + 2)
-  if (p === -1) return '/'
-  const q = url.indexOf('?', p)
-  return q === -1 ? url.slice(p) : url.slice(p, q)
-}
-
-export function respond(status: number, body: object, id: string, headers?: Record<string, string>): Response {
-  return new Response(JSON.stringify(body), {
-    status,
-    headers: { 'content-type': 'application/json', 'x-request-id': id, ...headers },
-  })
-}
-
 function toHttpError(code: unknown, error: unknown, request: Request, path: string): HttpError | null {
   if (error instanceof HttpError) return error
   switch (code) {
@@ -73,9 +53,6 @@ function toHttpError(code: unknown, error: unknown, request: Request, path: stri
       return new HttpError(422, 'validation_failed', validationMessage(error))
     case 'NOT_FOUND':
       return new HttpError(404, 'not_found', `no route for ${request.method} ${path}`)
-    case 'INVALID_COOKIE_SIGNATURE':
-    case 'INVALID_FILE_TYPE':
-      return new HttpError(400, 'bad_request', (error as Error).message)
   }
   return null
 }

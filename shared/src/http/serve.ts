@@ -1,7 +1,11 @@
 import { frontDoor, type FrontDoorOptions } from './front-door'
 
+const STOP_GRACE_MS = 5000
+
 export interface ServeOptions extends FrontDoorOptions {
   port: number
+  /** Runs first on shutdown, before the server waits for requests in flight (e.g. end long-polls). */
+  beforeStop?: () => void
   onStop?: () => Promise<void> | void
   idleTimeoutSeconds?: number
 }
@@ -25,7 +29,10 @@ export function serve(app: Parameters<typeof frontDoor>[0], opts: ServeOptions) 
     stopping = true
     opts.logger.info('shutting down', { signal })
     try {
-      await server.stop()
+      opts.beforeStop?.()
+      // Requests in flight get a grace period (a streaming /hit, say), then their connections are cut.
+      const graceful = server.stop().then(() => true)
+      if (!(await Promise.race([graceful, Bun.sleep(STOP_GRACE_MS).then(() => false)]))) await server.stop(true)
       door.close()
       await opts.onStop?.()
     } catch (e) {

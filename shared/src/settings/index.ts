@@ -1,6 +1,5 @@
 import type { Static, TObject, TSchema } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
-import { LOG_LEVELS, type LogLevel } from '../logging'
 
 export class SettingsError extends Error {
   constructor(readonly problems: string[]) {
@@ -47,8 +46,6 @@ function describe(prop: TSchema): string {
 export function splitList(value: string | undefined): string[] {
   return (value ?? '').split(',').map((s) => s.trim()).filter(Boolean)
 }
-
-export const isLogLevel = (v: string): v is LogLevel => (LOG_LEVELS as readonly string[]).includes(v)
 
 /** Development keys ship in .env.example and `make dev`; production refuses them. */
 export const DEV_KEY_PREFIX = 'dev-'

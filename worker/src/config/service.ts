@@ -32,7 +32,7 @@ export class ConfigService {
 
   /** Apply a document by the rules in ./rules: 409 for stale or conflicting ones, 422 for a bad url. */
   apply(doc: ConfigDoc, requestId?: string): ApplyReply {
-    if (!isHttpUrl(doc.url)) throw new Invalid('body field "url": must be an absolute http:// or https:// URL with a host', 'url')
+    if (!isHttpUrl(doc.url)) throw new Invalid('body field "url": must be an absolute http:// or https:// URL with a host')
     const current = this.#active
     switch (decide(current?.doc ?? null, doc)) {
       case 'same':
