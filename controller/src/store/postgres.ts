@@ -36,9 +36,10 @@ export function postgresStore(url: string): PostgresStore {
     kind: 'postgres',
     sql,
     async migrate() {
-      await sql`create table if not exists schema_migrations (id integer primary key, name text not null, applied_at timestamptz not null default now())`
       await sql.begin(async (tx) => {
+        // Everything under the lock, so replicas starting together on a fresh database do not collide.
         await tx`select pg_advisory_xact_lock(${MIGRATE_LOCK})`
+        await tx`create table if not exists schema_migrations (id integer primary key, name text not null, applied_at timestamptz not null default now())`
         const done = new Set((await tx<{ id: number }[]>`select id from schema_migrations`).map((r) => r.id))
         for (const m of migrations) {
           if (done.has(m.id)) continue
