@@ -209,11 +209,9 @@ describe('faults', () => {
     const worker = await spawnService('worker', { env: { AGENT_API_KEY: KEYS.worker } })
     await spawnService('agent', { env: agentEnv(`http://127.0.0.1:${stub.port}`, worker.url, { BACKOFF_BASE_MS: '40', BACKOFF_MAX_MS: '1280', LONG_POLL: 'false' }) })
     await waitFor('ten failed polls', () => times.length >= 10, 60_000)
-    const gaps = times.slice(1).map((t, i) => t - times[i]!)
     // Following the 20 ms poll interval, 9 gaps would take about 180 ms; backoff with a doubling
     // ceiling (capped at 1280 ms) makes the later gaps far longer than the early ones.
-    const early = gaps.slice(0, 3).reduce((a, b) => a + b, 0)
-    const late = gaps.slice(-3).reduce((a, b) => a + b, 0)
+    const { early, late } = firstAndLastGaps(times)
     expect(late).toBeGreaterThan(early)
     expect(late).toBeGreaterThan(3 * 20)
   })
@@ -235,10 +233,15 @@ test('a worker whose /state answers but whose POST /config fails sees the pushes
   await s.agent.restart({ WORKER_URL: `http://127.0.0.1:${stub.port}` })
   await setConfig(s, { url: s.upstream.url })
   await waitFor('ten failed pushes', () => times.length >= 10, 60_000)
-  const gaps = times.slice(1).map((t, i) => t - times[i]!)
-  const early = gaps.slice(0, 3).reduce((a, b) => a + b, 0)
-  const late = gaps.slice(-3).reduce((a, b) => a + b, 0)
+  const { early, late } = firstAndLastGaps(times)
   expect(late).toBeGreaterThan(early)
   // Without backoff every gap would stay under the 40 ms base ceiling.
   expect(late).toBeGreaterThan(3 * 40)
 })
+
+/** The summed gaps between the first three and between the last three attempts. */
+function firstAndLastGaps(times: number[]) {
+  const gaps = times.slice(1).map((t, i) => t - times[i]!)
+  const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0)
+  return { early: sum(gaps.slice(0, 3)), late: sum(gaps.slice(-3)) }
+}
