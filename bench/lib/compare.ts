@@ -2,17 +2,12 @@
  *  rounds, so drift on a shared machine (other processes, CPU frequency) lands on all of them alike. */
 import { fmtMs, fmtRps } from './stats'
 import { wrk, type WrkOptions, type WrkResult } from './wrk'
+import type { WrkSummary } from './wrk-output'
 
 export type Target = { name: string; url: string; pid: number }
 
-export type Totals = {
+export type Totals = WrkSummary & {
   name: string
-  requests: number
-  seconds: number
-  rps: number
-  bad: number
-  p50Ms: number
-  p99Ms: number
   /** Cores used, on average over the runs: by the target, by wrk, by everything else on the machine. */
   serverCpu: number
   wrkCpu: number
