@@ -177,19 +177,30 @@ export async function testDatabase(): Promise<string | null> {
   return u.toString()
 }
 
-/** A TCP proxy a test can cut (close every connection, refuse new ones) and restore. */
+/** A TCP proxy a test can cut (close every connection, refuse new ones) and restore, or stall (accept,
+ *  but hold every byte in both directions) and resume (deliver what was held, late, as a healed network
+ *  would: also what a client sent before it gave up). */
 export async function tcpProxy(target: { host: string; port: number }) {
   const port = await freePort()
-  type Pair = { client: Bun.Socket<Pair>; upstream?: Bun.Socket<any>; pending: Uint8Array[] }
+  type Pair = { client: Bun.Socket<Pair>; upstream?: Bun.Socket<any>; toServer: Uint8Array[]; toClient: Uint8Array[]; clientGone: boolean }
   const pairs = new Set<Pair>()
   let server: Bun.TCPSocketListener<Pair> | null = null
+  let stalled = false
+  const flush = (p: Pair) => {
+    if (p.upstream) for (const c of p.toServer.splice(0)) p.upstream.write(c)
+    if (!p.clientGone) for (const c of p.toClient.splice(0)) p.client.write(c)
+    if (p.clientGone && p.upstream && !p.toServer.length) {
+      p.upstream.end()
+      pairs.delete(p)
+    }
+  }
   const start = () => {
     server = Bun.listen<Pair>({
       hostname: '127.0.0.1',
       port,
       socket: {
         open(client) {
-          const pair: Pair = { client, pending: [] }
+          const pair: Pair = { client, toServer: [], toClient: [], clientGone: false }
           client.data = pair
           pairs.add(pair)
           Bun.connect({
@@ -198,11 +209,11 @@ export async function tcpProxy(target: { host: string; port: number }) {
             socket: {
               open(up) {
                 pair.upstream = up
-                for (const c of pair.pending) up.write(c)
-                pair.pending = []
+                if (!stalled) flush(pair)
               },
               data(_up, chunk) {
-                pair.client.write(chunk)
+                pair.toClient.push(new Uint8Array(chunk))
+                if (!stalled) flush(pair)
               },
               close() {
                 pair.client.end()
@@ -214,13 +225,12 @@ export async function tcpProxy(target: { host: string; port: number }) {
           }).catch(() => client.end())
         },
         data(client, chunk) {
-          const pair = client.data
-          if (pair.upstream) pair.upstream.write(chunk)
-          else pair.pending.push(new Uint8Array(chunk))
+          client.data.toServer.push(new Uint8Array(chunk))
+          if (!stalled) flush(client.data)
         },
         close(client) {
-          client.data?.upstream?.end()
-          pairs.delete(client.data)
+          client.data.clientGone = true
+          if (!stalled) flush(client.data)
         },
       },
     })
@@ -239,6 +249,13 @@ export async function tcpProxy(target: { host: string; port: number }) {
     },
     restore() {
       if (!server) start()
+    },
+    stall() {
+      stalled = true
+    },
+    resume() {
+      stalled = false
+      for (const p of [...pairs]) flush(p)
     },
   }
   onCleanup(() => proxy.cut())

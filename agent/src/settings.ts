@@ -1,20 +1,22 @@
 import { t } from 'elysia'
-import { LOG_LEVELS, parseSettings, requireKeys, SettingsError, Int } from '@dcm/shared'
+import { CommonEnv, HttpUrl, Int, parseSettings, portSetting, requireKeys, SettingsError } from '@dcm/shared'
+
+const HOUR_MS = 3_600_000
 
 const Env = t.Object({
-  PORT: Int({ minimum: 0, maximum: 65535, default: 8081, description: 'HTTP port for /state, /healthz, /readyz' }),
-  LOG_LEVEL: t.Union(LOG_LEVELS.map((l) => t.Literal(l)), { default: 'info', description: 'debug, info, warn or error' }),
-  CONTROLLER_URL: t.String({ pattern: '^https?://', default: 'http://localhost:8080', description: 'base URL of the controller' }),
+  ...CommonEnv,
+  PORT: portSetting(8081, 'HTTP port for /state, /healthz, /readyz'),
+  CONTROLLER_URL: HttpUrl({ default: 'http://localhost:8080', description: 'base URL of the controller (registration and polls go to its origin)' }),
   CONTROLLER_API_KEY: t.Optional(t.String()),
-  WORKER_URL: t.String({ pattern: '^https?://', default: 'http://localhost:8082', description: 'base URL of the worker' }),
+  WORKER_URL: HttpUrl({ default: 'http://localhost:8082', description: 'base URL of the worker' }),
   WORKER_API_KEY: t.Optional(t.String()),
   STATE_FILE: t.String({ minLength: 1, default: './data/agent-state.json', description: 'where the agent keeps its state' }),
-  BACKOFF_BASE_MS: Int({ minimum: 1, default: 500, description: 'first backoff ceiling after a network failure' }),
-  BACKOFF_MAX_MS: Int({ minimum: 1, default: 30000, description: 'largest backoff delay' }),
-  FILE_RETRY_MS: Int({ minimum: 1, default: 1000, description: 'retry interval after a state-file error' }),
+  BACKOFF_BASE_MS: Int({ minimum: 1, maximum: 60_000, default: 500, description: 'first backoff ceiling after a network failure' }),
+  BACKOFF_MAX_MS: Int({ minimum: 1, maximum: HOUR_MS, default: 30000, description: 'largest backoff delay' }),
+  FILE_RETRY_MS: Int({ minimum: 10, maximum: HOUR_MS, default: 1000, description: 'retry interval after a state-file error' }),
   LONG_POLL: t.Boolean({ default: true, description: 'hold polls open at the controller (true) or poll on an interval (false)' }),
   LONG_POLL_WAIT_SECONDS: t.Number({ exclusiveMinimum: 0, maximum: 60, default: 30, description: 'how long the controller may hold a poll' }),
-  REQUEST_TIMEOUT_MS: Int({ minimum: 1, default: 10000, description: 'timeout of each request (beyond a long-poll hold)' }),
+  REQUEST_TIMEOUT_MS: Int({ minimum: 100, maximum: 600_000, default: 10000, description: 'timeout of each request (beyond a long-poll hold)' }),
 })
 
 export type Settings = ReturnType<typeof loadSettings>

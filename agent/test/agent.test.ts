@@ -176,11 +176,12 @@ describe('faults', () => {
 
   test('a document the worker rejects is not re-sent in a loop', async () => {
     const s = await stackAtVersion1()
-    // Move the worker ahead of the controller (as after a controller database reset).
+    // Move the worker ahead of the controller within the same store (as a replica far behind would).
+    const { store_id } = await workerState(s.worker)
     await call(`${s.worker.url}/config`, {
       method: 'POST',
       key: KEYS.worker,
-      json: { version: 5, url: s.upstream.url, updated_at: new Date().toISOString() },
+      json: { version: 5, store_id, url: s.upstream.url, updated_at: new Date().toISOString() },
     })
     const b = upstreamStub('upstream-b')
     await setConfig(s, { url: b.url }) // version 2 < 5: the worker answers 409

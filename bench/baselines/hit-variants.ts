@@ -8,9 +8,8 @@
  *  LOG_LEVEL applies to the logger, which writes to stdout like the service. */
 import { join } from 'node:path'
 import { createLogger, serve, type LogLevel } from '../../shared/src/index.ts'
-import { createApp, hotRoutes } from '../../worker/src/app.ts'
+import { createApp, hotRoutes, makeForwarder } from '../../worker/src/app.ts'
 import { ConfigService } from '../../worker/src/config/service.ts'
-import { forward } from '../../worker/src/hit/service.ts'
 import { loadSettings } from '../../worker/src/settings.ts'
 
 const variant = process.env.VARIANT ?? 'full'
@@ -19,15 +18,16 @@ const port = Number(process.env.PORT ?? 0)
 const upstream = process.env.UPSTREAM!
 const logger = createLogger({ service: 'worker', level })
 const settings = loadSettings({ AGENT_API_KEY: 'variant-worker-key', LOG_LEVEL: level })
-const config = new ConfigService(logger)
-config.apply({ version: 1, url: upstream, updated_at: new Date().toISOString() })
+const config = new ConfigService(logger, () => port)
+config.apply({ version: 1, store_id: 'bench', url: upstream, updated_at: new Date().toISOString() })
+const forward = makeForwarder(settings, logger)
 
 type Fetch = (r: Request) => Response | Promise<Response>
 type MiniElysia = { get(path: string, h: (c: { request: Request }) => unknown): MiniElysia; fetch: Fetch }
 // Elysia as the worker resolves it: bench/ has no node_modules of its own.
 const { Elysia } = (await import(Bun.resolveSync('elysia', join(import.meta.dir, '../../worker')))) as { Elysia: new (o?: object) => MiniElysia }
 const listen = (fetch: Fetch) => Bun.serve({ hostname: '127.0.0.1', port, idleTimeout: 90, fetch })
-const hit = (request: Request) => forward(config.active!, request.headers.get('accept-encoding'))
+const hit = (request: Request) => forward(config.active!, request, crypto.randomUUID())
 
 switch (variant) {
   case 'bare':
@@ -40,10 +40,10 @@ switch (variant) {
     listen(new Elysia().get('/hit', ({ request }) => hit(request)).fetch)
     break
   case 'app':
-    listen(createApp({ settings, logger, config }).fetch)
+    listen(createApp({ settings, logger, config, forward }).fetch)
     break
   case 'full':
-    serve(createApp({ settings, logger, config }), { port, logger, idleTimeoutSeconds: 90, hot: hotRoutes({ config }) })
+    serve(createApp({ settings, logger, config, forward }), { port, logger, idleTimeoutSeconds: 90, hot: hotRoutes({ config, forward }) })
     break
   default:
     throw new Error(`unknown VARIANT ${variant}`)

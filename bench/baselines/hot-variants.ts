@@ -18,7 +18,7 @@ const logger = createLogger({ service: 'controller', level })
 const settings = loadSettings({ AGENT_API_KEY: process.env.KEY, ADMIN_API_KEY: 'variant-admin-key', SQLITE_PATH: ':memory:', LOG_LEVEL: level })
 const store = sqliteStore(':memory:')
 await store.migrate()
-const config = new ConfigService(store, logger)
+const config = new ConfigService(store, logger, { maxHeld: settings.maxHeldPolls })
 await config.write({ url: 'http://127.0.0.1:1/variant' })
 const etag = config.snapshot!.etag
 const expected = `Bearer ${process.env.KEY}`

@@ -1,17 +1,17 @@
-import { apiDocs, apiKeyAuth, createHttpApp, ErrorShape, Int, keyChecker, type HotHandler, type Logger } from '@dcm/shared'
+import { apiDocs, apiKeyAuth, carriesKey, createHttpApp, ErrorShape, Int, keyChecker, type HotHandler, type Logger } from '@dcm/shared'
 import { t } from 'elysia'
 import { agentRoutes } from './agents'
 import { configRoutes, ConfigService, hotConfig } from './config'
-import { guard } from './config/service'
 import type { Settings } from './settings'
-import type { ConfigStore } from './store'
+import { guard, type ConfigStore } from './store'
 
 export type Deps = { settings: Settings; store: ConfigStore; logger: Logger; config: ConfigService }
 
 /** Build the controller's HTTP app from its dependencies; does not listen. */
 export function createApp({ settings, store, logger, config }: Deps) {
-  const auth = apiKeyAuth({ agent: settings.agentKeys, admin: settings.adminKeys })
-  return createHttpApp({ service: 'controller', logger, bodyLimit: settings.bodyLimit })
+  const roleOf = keyChecker({ agent: settings.agentKeys, admin: settings.adminKeys })
+  const auth = apiKeyAuth({ agent: settings.agentKeys, admin: settings.adminKeys }, roleOf)
+  return createHttpApp({ service: 'controller', logger, body: settings.body, authenticated: carriesKey(roleOf) })
     .use(
       apiDocs({
         title: 'dcm controller',
@@ -22,12 +22,12 @@ export function createApp({ settings, store, logger, config }: Deps) {
     .get(
       '/readyz',
       async () => {
-        await guard(store.ping(), 'read', logger)
+        await guard((signal) => store.ping(signal), 'read', logger)
         return { status: 'ready', store: store.kind, version: config.snapshot?.doc.version ?? null, held_polls: config.held }
       },
       {
         response: { 200: t.Object({ status: t.String(), store: t.String(), version: t.Union([Int(), t.Null()]), held_polls: Int({ description: 'long-polls held right now' }) }), 503: ErrorShape },
-        detail: { summary: 'Ready when the config store answers', tags: ['health'] },
+        detail: { summary: 'Ready when the config store answers and takes writes', tags: ['health'] },
       },
     )
     .use(configRoutes(config, auth, { pollIntervalSeconds: settings.pollIntervalSeconds }))

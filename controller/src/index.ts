@@ -10,7 +10,7 @@ const settings = settingsOrExit('controller', () => loadSettings())
 const logger = createLogger({ service: 'controller', level: settings.logLevel })
 const store = openStore(settings)
 await startStore()
-const config = new ConfigService(store, logger)
+const config = new ConfigService(store, logger, { maxHeld: settings.maxHeldPolls })
 await config.refresh()
 const unfollow = await followStore(config, store, logger, settings.refreshMs)
 
@@ -28,7 +28,7 @@ serve(app, {
     await store.close()
   },
 })
-logger.info('controller ready', { store: store.kind, version: config.snapshot?.doc.version ?? null, public_url: maskUrl(settings.publicUrl) })
+logger.info('controller ready', { store: store.kind, store_id: store.storeId, version: config.snapshot?.doc.version ?? null, public_url: maskUrl(settings.publicUrl) })
 
 /** Migrate, retrying for a while so a database that starts alongside us has time to come up. */
 async function startStore() {

@@ -1,17 +1,18 @@
 import { t } from 'elysia'
-import { LOG_LEVELS, parseSettings, requireKeys, SettingsError, Int } from '@dcm/shared'
+import { BodyEnv, bodySettings, CommonEnv, Int, maskUrl, parseSettings, portSetting, requireKeys, SettingsError } from '@dcm/shared'
 
 const Env = t.Object({
-  PORT: Int({ minimum: 0, maximum: 65535, default: 8080, description: 'HTTP port' }),
-  LOG_LEVEL: t.Union(LOG_LEVELS.map((l) => t.Literal(l)), { default: 'info', description: 'debug, info, warn or error' }),
+  ...CommonEnv,
+  ...BodyEnv,
+  PORT: portSetting(8080),
   DATABASE_URL: t.Optional(t.String({ pattern: '^postgres(ql)?://', description: 'a postgres:// URL; unset = embedded SQLite' })),
   SQLITE_PATH: t.String({ minLength: 1, default: './data/controller.sqlite', description: 'SQLite file when DATABASE_URL is unset' }),
   AGENT_API_KEY: t.Optional(t.String()),
   ADMIN_API_KEY: t.Optional(t.String()),
-  POLL_INTERVAL_SECONDS: t.Number({ exclusiveMinimum: 0, maximum: 3600, default: 5, description: 'seconds between agent polls, fractions allowed' }),
-  PUBLIC_URL: t.Optional(t.String({ pattern: '^https?://', description: 'base URL agents reach this controller at' })),
-  REFRESH_SECONDS: t.Number({ exclusiveMinimum: 0, maximum: 3600, default: 5, description: 'how often the snapshot is re-read from the store (safety net for replicas)' }),
-  BODY_LIMIT_BYTES: Int({ minimum: 1024, default: 65536, description: 'largest accepted request body' }),
+  POLL_INTERVAL_SECONDS: t.Number({ minimum: 0.1, maximum: 3600, default: 5, description: 'seconds between agent polls, fractions allowed' }),
+  PUBLIC_URL: t.Optional(t.String({ pattern: '^https?://[^/\\s]', description: 'base URL agents reach this controller at' })),
+  REFRESH_SECONDS: t.Number({ minimum: 0.5, maximum: 3600, default: 5, description: 'how often the snapshot is re-read from the store (safety net for replicas)' }),
+  MAX_HELD_POLLS: Int({ minimum: 1, maximum: 1_000_000, default: 30_000, description: 'long-polls held at once; beyond, a poll is answered at once' }),
 })
 
 export type Settings = ReturnType<typeof loadSettings>
@@ -22,6 +23,7 @@ export function loadSettings(env: Record<string, string | undefined> = process.e
   const agentKeys = requireKeys('AGENT_API_KEY', s.AGENT_API_KEY, env)
   const adminKeys = requireKeys('ADMIN_API_KEY', s.ADMIN_API_KEY, env)
   if (agentKeys.some((k) => adminKeys.includes(k))) throw new SettingsError(['AGENT_API_KEY and ADMIN_API_KEY must not share a key'])
+  if (s.DATABASE_URL && !URL.canParse(s.DATABASE_URL)) throw new SettingsError([`DATABASE_URL is not a URL: got ${JSON.stringify(maskUrl(s.DATABASE_URL))}`])
   return Object.freeze({
     port: s.PORT,
     logLevel: s.LOG_LEVEL,
@@ -31,7 +33,8 @@ export function loadSettings(env: Record<string, string | undefined> = process.e
     adminKeys,
     pollIntervalSeconds: s.POLL_INTERVAL_SECONDS,
     publicUrl: (s.PUBLIC_URL ?? `http://localhost:${s.PORT}`).replace(/\/+$/, ''),
-    bodyLimit: s.BODY_LIMIT_BYTES,
+    body: bodySettings(s),
     refreshMs: s.REFRESH_SECONDS * 1000,
+    maxHeldPolls: s.MAX_HELD_POLLS,
   })
 }

@@ -31,7 +31,9 @@ function suite(kind: 'sqlite' | 'postgres', storeEnv: () => Promise<Record<strin
 
       const put = await call(`${c.url}/config`, { method: 'POST', key: ADMIN, json: { url: 'http://up.example/a', timeout_ms: 300 } })
       expect(put.status).toBe(201)
-      expect(put.body).toEqual({ version: 1, url: 'http://up.example/a', timeout_ms: 300, updated_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) })
+      const storeId = put.body.store_id
+      expect(storeId).toMatch(/^[0-9a-f]{32}$/)
+      expect(put.body).toEqual({ version: 1, store_id: storeId, url: 'http://up.example/a', timeout_ms: 300, updated_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) })
       const etag = put.headers.get('etag')!
       expect(etag).toMatch(/^"[^"]+"$/)
 
@@ -71,6 +73,10 @@ function suite(kind: 'sqlite' | 'postgres', storeEnv: () => Promise<Record<strin
         ['{"url":"http://x.example/","timeout_ms":0}', 422, 'timeout_ms'],
         ['{"url":"http://x.example/","timeout_ms":60001}', 422, 'timeout_ms'],
         ['{"url":"http://x.example/","timeout_ms":1.5}', 422, 'timeout_ms'],
+        ['{"url":" http://x.example/"}', 422, 'url'],
+        ['{"url":"http:/x.example/"}', 422, 'url'],
+        ['{"url":"http:x.example/"}', 422, 'url'],
+        [JSON.stringify({ url: 'http:\\\\x.example\\y' }), 422, 'url'],
         ['[]', 422, ''],
         [JSON.stringify({ url: 'http://x.example/', pad: 'x'.repeat(70_000) }), 413, 'payload_too_large'],
       ]
@@ -153,10 +159,18 @@ describe('controller start-up and shutdown', () => {
       [{ ...keys, POLL_INTERVAL_SECONDS: '-1' }, 'POLL_INTERVAL_SECONDS'],
       [{ ...keys, DATABASE_URL: 'mysql://x' }, 'DATABASE_URL'],
       [{ ...keys, NODE_ENV: 'production', AGENT_API_KEY: 'dev-agent-key' }, 'AGENT_API_KEY'],
+      [{ ...keys, NODE_ENV: 'Production', AGENT_API_KEY: 'dev-agent-key' }, 'AGENT_API_KEY'],
+      [{ ...keys, POLL_INTERVAL_SECONDS: '0.0001' }, 'POLL_INTERVAL_SECONDS'],
+      [{ ...keys, REFRESH_SECONDS: '0.0001' }, 'REFRESH_SECONDS'],
+      [{ ...keys, MAX_HELD_POLLS: '0' }, 'MAX_HELD_POLLS'],
+      [{ ...keys, DATABASE_URL: 'postgres://dcm:hunter2secret@db host/x' }, 'DATABASE_URL'],
+      [{ ...keys, PUBLIC_URL: 'ftp://user:hunter2secret@x/' }, 'PUBLIC_URL'],
     ] as [Record<string, string>, string][]) {
       const p = Bun.spawn(['bun', '--no-env-file', 'src/index.ts'], { cwd: join(import.meta.dir, '..'), env: { PATH: process.env.PATH!, ...env }, stdout: 'pipe', stderr: 'pipe' })
-      expect(await p.exited).toBe(2)
-      expect(await new Response(p.stderr).text()).toContain(name)
+      expect({ name, code: await p.exited }).toEqual({ name, code: 2 })
+      const err = await new Response(p.stderr).text()
+      expect(err).toContain(name)
+      expect(err).not.toContain('hunter2secret')
     }
   })
 

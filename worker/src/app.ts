@@ -1,15 +1,21 @@
-import { apiDocs, apiKeyAuth, createHttpApp, ErrorShape, Unavailable, type HotHandler, type Logger } from '@dcm/shared'
+import { apiDocs, apiKeyAuth, carriesKey, createHttpApp, ErrorShape, keyChecker, Unavailable, type HotHandler, type Logger } from '@dcm/shared'
 import { configRoutes, type ConfigService } from './config'
 import { ReadyReply } from './config/model'
 import { hitRoutes, hotHit } from './hit'
+import { forwarder } from './hit/service'
 import type { Settings } from './settings'
 
-export type Deps = { settings: Settings; logger: Logger; config: ConfigService }
+export type Deps = { settings: Settings; logger: Logger; config: ConfigService; forward: ReturnType<typeof forwarder> }
+
+/** The /hit forwarder for these settings; `via` names this worker instance in the Via header. */
+export const makeForwarder = (settings: Settings, logger: Logger) =>
+  forwarder({ logger, maxCalls: settings.maxUpstreamCalls, via: `dcm-worker-${crypto.randomUUID().slice(0, 8)}` })
 
 /** Build the worker's HTTP app from its dependencies; does not listen. */
-export function createApp({ settings, logger, config }: Deps) {
-  const auth = apiKeyAuth({ agent: settings.agentKeys })
-  return createHttpApp({ service: 'worker', logger, bodyLimit: settings.bodyLimit })
+export function createApp({ settings, logger, config, forward }: Deps) {
+  const roleOf = keyChecker({ agent: settings.agentKeys })
+  const auth = apiKeyAuth({ agent: settings.agentKeys }, roleOf)
+  return createHttpApp({ service: 'worker', logger, body: settings.body, authenticated: carriesKey(roleOf) })
     .use(
       apiDocs({
         title: 'dcm worker',
@@ -30,8 +36,8 @@ export function createApp({ settings, logger, config }: Deps) {
       },
     )
     .use(configRoutes(config, auth))
-    .use(hitRoutes(config))
+    .use(hitRoutes(config, forward))
 }
 
 /** Routes the front door answers before Elysia when it can (see hotHit). */
-export const hotRoutes = ({ config }: Pick<Deps, 'config'>): Record<string, HotHandler> => ({ '/hit': hotHit(config) })
+export const hotRoutes = ({ config, forward }: Pick<Deps, 'config' | 'forward'>): Record<string, HotHandler> => ({ '/hit': hotHit(config, forward) })

@@ -1,11 +1,12 @@
 import { t } from 'elysia'
-import { Int, LOG_LEVELS, parseSettings, requireKeys } from '@dcm/shared'
+import { BodyEnv, bodySettings, CommonEnv, Int, parseSettings, portSetting, requireKeys } from '@dcm/shared'
 
 const Env = t.Object({
-  PORT: Int({ minimum: 0, maximum: 65535, default: 8082, description: 'HTTP port' }),
-  LOG_LEVEL: t.Union(LOG_LEVELS.map((l) => t.Literal(l)), { default: 'info', description: 'debug, info, warn or error' }),
+  ...CommonEnv,
+  ...BodyEnv,
+  PORT: portSetting(8082),
   AGENT_API_KEY: t.Optional(t.String()),
-  BODY_LIMIT_BYTES: Int({ minimum: 1024, default: 65536, description: 'largest accepted request body' }),
+  MAX_UPSTREAM_CALLS: Int({ minimum: 1, maximum: 100_000, default: 200, description: 'upstream calls of GET /hit at once; beyond, 503 upstream_busy' }),
 })
 
 export type Settings = ReturnType<typeof loadSettings>
@@ -17,6 +18,7 @@ export function loadSettings(env: Record<string, string | undefined> = process.e
     port: s.PORT,
     logLevel: s.LOG_LEVEL,
     agentKeys: requireKeys('AGENT_API_KEY', s.AGENT_API_KEY, env),
-    bodyLimit: s.BODY_LIMIT_BYTES,
+    body: bodySettings(s),
+    maxUpstreamCalls: s.MAX_UPSTREAM_CALLS,
   })
 }

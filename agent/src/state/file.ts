@@ -1,44 +1,28 @@
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs'
+import { closeSync, constants, fsyncSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs'
 import { basename, dirname, join } from 'node:path'
-import { Value } from '@sinclair/typebox/value'
-import { AgentState } from './model'
+import { decode, encode } from './codec'
+import type { AgentState } from './model'
 
 /** Where a load came from; `problems` says what was wrong with the copies that were skipped. */
 export type Loaded = { state: AgentState | null; from: 'primary' | 'backup' | 'none'; problems: string[] }
 
+/** What a save could not do without failing: a backup that could not be rotated. */
+export type Saved = { warning?: string }
+
 export interface StateStore {
   load(): Loaded
-  save(state: AgentState): void
+  save(state: AgentState): Saved
 }
 
-const FORMAT = 1
-const sha256 = (s: string) => new Bun.CryptoHasher('sha256').update(s).digest('hex')
+const EXCL = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW
 
-/** Serialise with a checksum over the exact bytes of the state, so a torn or edited file is detected. */
-export function encode(state: AgentState): string {
-  const data = JSON.stringify(state)
-  return `{"format":${FORMAT},"checksum":"${sha256(data)}","state":${data}}\n`
-}
-
-/** The state in `text`, or a reason it cannot be trusted. */
-export function decode(text: string): { state: AgentState } | { problem: string } {
-  let parsed: { format?: unknown; checksum?: unknown; state?: unknown }
-  try {
-    parsed = JSON.parse(text)
-  } catch {
-    return { problem: 'not valid JSON (torn or corrupt)' }
-  }
-  if (parsed?.format !== FORMAT) return { problem: `unknown format ${JSON.stringify(parsed?.format)}` }
-  if (typeof parsed.checksum !== 'string' || sha256(JSON.stringify(parsed.state)) !== parsed.checksum) return { problem: 'checksum mismatch' }
-  const state = parsed.state
-  if (!Value.Check(AgentState, state)) return { problem: 'content does not match the state schema' }
-  return { state }
-}
-
-/** A state file written atomically and durably: temp file in the same folder, fsync, rename, fsync the
- *  folder; mode 0600. A second copy (`<file>.bak`) is written the same way after the first succeeds, so a
- *  primary damaged outside our control still leaves a good copy to fall back to. */
+/** The state file: written atomically and durably (an exclusive temporary file in the same folder,
+ *  every byte written, fsync, rename, fsync the folder), mode 0600. Before each new file is installed the
+ *  previous good one becomes `<file>.bak` (a hard link: no copy), so the backup is the generation before,
+ *  not a mirror of the same bytes. Two fsyncs per save. */
 export function fileStateStore(path: string): StateStore {
+  const dir = dirname(path)
+  const name = basename(path)
   const backup = `${path}.bak`
   const read = (p: string): { state: AgentState } | { problem: string } | null => {
     let text: string
@@ -52,6 +36,7 @@ export function fileStateStore(path: string): StateStore {
   }
   return {
     load() {
+      removeStaleTemps(dir, name)
       const problems: string[] = []
       for (const [p, from] of [[path, 'primary'], [backup, 'backup']] as const) {
         const r = read(p)
@@ -62,20 +47,44 @@ export function fileStateStore(path: string): StateStore {
       return { state: null, from: 'none', problems }
     },
     save(state) {
-      const text = encode(state)
-      atomicWrite(path, text)
-      atomicWrite(backup, text)
+      mkdirSync(dir, { recursive: true, mode: 0o700 })
+      const tmp = writeTemp(dir, name, encode(state))
+      let warning: string | undefined
+      try {
+        // Only a primary that still decodes becomes the backup: a damaged one must not replace a good copy.
+        const prev = read(path)
+        if (prev !== null && 'state' in prev) {
+          const linkTmp = join(dir, `.${name}.${crypto.randomUUID()}.tmp`)
+          linkSync(path, linkTmp)
+          renameSync(linkTmp, backup)
+        }
+      } catch (e) {
+        warning = `could not keep the previous state as ${basename(backup)}: ${(e as Error).message}`
+      }
+      try {
+        renameSync(tmp, path)
+      } catch (e) {
+        rmSync(tmp, { force: true })
+        throw e
+      }
+      const fd = openSync(dir, 'r')
+      try {
+        fsyncSync(fd)
+      } finally {
+        closeSync(fd)
+      }
+      return { warning }
     },
   }
 }
 
-export function atomicWrite(path: string, text: string): void {
-  const dir = dirname(path)
-  mkdirSync(dir, { recursive: true, mode: 0o700 })
-  const tmp = join(dir, `.${basename(path)}.${process.pid}.tmp`)
-  let fd = openSync(tmp, 'w', 0o600)
+/** Write `text` whole to a new temporary file (exclusive, never through a symlink) and fsync it. */
+function writeTemp(dir: string, name: string, text: string): string {
+  const tmp = join(dir, `.${name}.${crypto.randomUUID()}.tmp`)
+  const bytes = Buffer.from(text)
+  const fd = openSync(tmp, EXCL, 0o600)
   try {
-    writeSync(fd, text)
+    for (let off = 0; off < bytes.length; ) off += writeSync(fd, bytes, off, bytes.length - off)
     fsyncSync(fd)
   } catch (e) {
     closeSync(fd)
@@ -83,16 +92,29 @@ export function atomicWrite(path: string, text: string): void {
     throw e
   }
   closeSync(fd)
+  return tmp
+}
+
+/** Temporary files left behind by a crash are removed at start. */
+function removeStaleTemps(dir: string, name: string) {
+  let entries: string[]
   try {
-    renameSync(tmp, path)
-  } catch (e) {
-    rmSync(tmp, { force: true })
-    throw e
+    entries = readdirSync(dir)
+  } catch {
+    return
   }
-  fd = openSync(dir, 'r')
-  try {
-    fsyncSync(fd)
-  } finally {
-    closeSync(fd)
+  for (const e of entries) if (e.startsWith(`.${name}.`) && e.endsWith('.tmp')) rmSync(join(dir, e), { force: true })
+}
+
+/** A state store in memory, for tests of the agent's rules. */
+export function memoryStateStore(initial: AgentState | null = null): StateStore & { saved: AgentState[] } {
+  const saved: AgentState[] = []
+  return {
+    saved,
+    load: () => ({ state: initial, from: initial ? 'primary' : 'none', problems: [] }),
+    save(state) {
+      saved.push(structuredClone(state))
+      return {}
+    },
   }
 }

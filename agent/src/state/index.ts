@@ -1,2 +1,3 @@
 export { AgentState, emptyState } from './model'
-export { fileStateStore, encode, decode, type StateStore, type Loaded } from './file'
+export { decode, encode } from './codec'
+export { fileStateStore, memoryStateStore, type Loaded, type Saved, type StateStore } from './file'

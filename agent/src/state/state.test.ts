@@ -1,58 +1,104 @@
 import { expect, test } from 'bun:test'
-import { mkdtempSync, readFileSync, statSync, writeFileSync, readdirSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { decode, encode, fileStateStore, type AgentState } from '.'
 
-const state: AgentState = {
+const state = (version: number): AgentState => ({
   agent_id: 'a-1',
-  etag: '"3-abc"',
-  version: 3,
-  config: { version: 3, url: 'http://x.example/', updated_at: '2026-01-01T00:00:00.000Z' },
-  worker_version: 2,
-}
+  etag: `"${version}-abc"`,
+  config: { version, store_id: 'store-1', url: 'http://x.example/', updated_at: '2026-01-01T00:00:00.000Z' },
+  worker_version: version - 1,
+})
 const dir = () => mkdtempSync(join(tmpdir(), 'dcm-state-'))
+const sha = (s: string) => new Bun.CryptoHasher('sha256').update(s).digest('hex')
 
-test('a saved state loads back; the file is mode 0600 and no temp file is left', () => {
+test('a saved state loads back; the file is mode 0600 and no temporary file is left', () => {
   const d = dir()
   const file = join(d, 'sub', 'state.json')
-  fileStateStore(file).save(state)
-  expect(fileStateStore(file).load()).toEqual({ state, from: 'primary', problems: [] })
+  expect(fileStateStore(file).save(state(3))).toEqual({ warning: undefined })
+  expect(fileStateStore(file).load()).toEqual({ state: state(3), from: 'primary', problems: [] })
   expect(statSync(file).mode & 0o777).toBe(0o600)
-  expect(readdirSync(join(d, 'sub')).sort()).toEqual(['state.json', 'state.json.bak'])
+  expect(readdirSync(join(d, 'sub'))).toEqual(['state.json'])
+})
+
+test('the backup is the previous generation, not a copy of the same bytes', () => {
+  const file = join(dir(), 'state.json')
+  const store = fileStateStore(file)
+  store.save(state(1))
+  store.save(state(2))
+  expect(decode(readFileSync(`${file}.bak`, 'utf8'))).toEqual({ state: state(1) })
+  expect(decode(readFileSync(file, 'utf8'))).toEqual({ state: state(2) })
+  // A primary that no longer decodes is not rotated over a good backup.
+  writeFileSync(file, 'torn')
+  store.save(state(3))
+  expect(decode(readFileSync(`${file}.bak`, 'utf8'))).toEqual({ state: state(1) })
 })
 
 test('a torn, edited or foreign primary falls back to the backup copy', () => {
   const file = join(dir(), 'state.json')
   const store = fileStateStore(file)
-  store.save(state)
+  store.save(state(1))
+  store.save(state(2))
   const good = readFileSync(file, 'utf8')
   for (const bad of [good.slice(0, good.length / 2), good.replace('a-1', 'a-2'), '{"format":9}', '']) {
     writeFileSync(file, bad)
-    const loaded = store.load()
-    expect(loaded.state).toEqual(state)
-    expect(loaded.from).toBe('backup')
-    expect(loaded.problems).toHaveLength(1)
+    expect(store.load()).toMatchObject({ state: state(1), from: 'backup' })
+    expect(store.load().problems).toHaveLength(1)
   }
 })
 
-test('with both copies damaged the agent starts fresh and says why', () => {
+test.each([
+  ['empty', '', 'not valid JSON (torn or corrupt)'],
+  ['garbage', 'garbage', 'not valid JSON (torn or corrupt)'],
+  ['null', 'null', 'not a state file (no object)'],
+  ['an array', '[1]', 'not a state file (no object)'],
+  ['a number', '7', 'not a state file (no object)'],
+  ['no format', '{}', 'unknown format undefined'],
+  ['no state object', '{"format":1,"checksum":"x"}', 'no state in the file'],
+  ['no state object (format 2)', '{"format":2,"checksum":"x"}', 'no state in the file'],
+  ['a wrong checksum', '{"format":2,"checksum":"x","state":{}}', 'checksum mismatch'],
+  ['a checksum that is not text', '{"format":2,"checksum":5,"state":{}}', 'checksum mismatch'],
+  ['state null with its checksum', `{"format":2,"checksum":"${sha('null')}","state":null}`, 'content does not match the state schema'],
+  ['a state of the wrong shape', `{"format":2,"checksum":"${sha('{"agent_id":5}')}","state":{"agent_id":5}}`, 'content does not match the state schema'],
+  ['an unknown format', '{"format":"2","checksum":"x","state":{}}', 'unknown format "2"'],
+])('a file holding %s is a problem reported, never a crash', (_, text, problem) => {
+  expect(decode(text)).toEqual({ problem })
   const file = join(dir(), 'state.json')
-  writeFileSync(file, 'garbage')
-  writeFileSync(`${file}.bak`, encode(state).replace('"version":3', '"version":4'))
-  expect(fileStateStore(file).load()).toEqual({
-    state: null,
-    from: 'none',
-    problems: ['state.json: not valid JSON (torn or corrupt)', 'state.json.bak: checksum mismatch'],
+  writeFileSync(file, text)
+  expect(fileStateStore(file).load()).toEqual({ state: null, from: 'none', problems: [`state.json: ${problem}`] })
+})
+
+test('a file of the format before store identities keeps the agent id and the cached config', () => {
+  const old = { agent_id: 'a-old', etag: '"4-x"', version: 4, config: { version: 4, url: 'http://x.example/', updated_at: '2026-01-01T00:00:00.000Z' }, worker_version: 4 }
+  const data = JSON.stringify(old)
+  expect(decode(`{"format":1,"checksum":"${sha(data)}","state":${data}}`)).toEqual({
+    state: { agent_id: 'a-old', etag: '"4-x"', config: { ...old.config, store_id: 'legacy' }, worker_version: 4 },
   })
 })
 
-test('a missing file is a fresh start with no problems', () => {
-  expect(fileStateStore(join(dir(), 'none.json')).load()).toEqual({ state: null, from: 'none', problems: [] })
+test('temporary files left by a crash are removed at start', () => {
+  const d = dir()
+  const file = join(d, 'state.json')
+  fileStateStore(file).save(state(1))
+  writeFileSync(join(d, '.state.json.1234.tmp'), 'half')
+  writeFileSync(join(d, '.state.json.5c1f.tmp'), 'half')
+  expect(fileStateStore(file).load().state).toEqual(state(1))
+  expect(readdirSync(d).sort()).toEqual(['state.json'])
 })
 
-test('decode rejects a document that passes the checksum but not the schema', () => {
-  const data = JSON.stringify({ agent_id: 5 })
-  const text = `{"format":1,"checksum":"${new Bun.CryptoHasher('sha256').update(data).digest('hex')}","state":${data}}`
-  expect(decode(text)).toEqual({ problem: 'content does not match the state schema' })
+test('a backup that cannot be kept is a warning; the state itself is saved', () => {
+  const d = dir()
+  const file = join(d, 'state.json')
+  const store = fileStateStore(file)
+  store.save(state(1))
+  mkdirSync(`${file}.bak`) // a folder where the backup goes: the rotation fails
+  const saved = store.save(state(2))
+  expect(saved.warning).toContain('could not keep the previous state')
+  expect(store.load()).toEqual({ state: state(2), from: 'primary', problems: [] })
+  expect(readdirSync(d).filter((f) => f.endsWith('.tmp'))).toEqual([])
+})
+
+test('encode and decode round-trip', () => {
+  expect(decode(encode(state(9)))).toEqual({ state: state(9) })
 })

@@ -1,6 +1,14 @@
-/** A loop of `step` calls chained by setTimeout from a finally (never setInterval): `step` returns the
- *  delay before the next run, or null to sleep until kick(). kick() runs it now, or right after the
- *  current run. */
+/** What a loop step asks for: run again after `ms`, or sleep until kicked. */
+export type Next = { readonly kind: 'after'; readonly ms: number } | { readonly kind: 'sleep' }
+
+/** The longest wait a step may ask for: far below setTimeout's 2^31 − 1 ms, beyond which it fires at once. */
+export const MAX_WAIT_MS = 3_600_000
+
+export const after = (ms: number): Next => ({ kind: 'after', ms: Math.min(MAX_WAIT_MS, Math.max(0, Math.round(ms))) })
+export const sleep: Next = { kind: 'sleep' }
+
+/** A loop of `step` calls chained by setTimeout from a finally (never setInterval). kick() runs it now,
+ *  or right after the current run. */
 export class Loop {
   #timer: Timer | undefined
   #running = false
@@ -8,8 +16,8 @@ export class Loop {
   #stopped = false
 
   constructor(
-    private readonly step: () => Promise<number | null>,
-    private readonly onCrash: (e: unknown) => number,
+    private readonly step: () => Promise<Next>,
+    private readonly onCrash: (e: unknown) => Next,
   ) {}
 
   start(): void {
@@ -34,19 +42,19 @@ export class Loop {
 
   async #run() {
     this.#running = true
-    let delay: number | null = null
+    let next: Next = sleep
     try {
-      delay = await this.step()
+      next = await this.step()
     } catch (e) {
-      delay = this.onCrash(e)
+      next = this.onCrash(e)
     } finally {
       this.#running = false
       if (!this.#stopped) {
         if (this.#again) {
           this.#again = false
-          delay = 0
+          next = after(0)
         }
-        if (delay !== null) this.#schedule(delay)
+        if (next.kind === 'after') this.#schedule(next.ms)
       }
     }
   }

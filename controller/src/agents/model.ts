@@ -1,19 +1,21 @@
 import { t } from 'elysia'
-import { Text } from '@dcm/shared'
+import { HttpUrl, Text } from '@dcm/shared'
 
 export const AgentId = t.String({ pattern: '^[A-Za-z0-9._-]{1,128}$', description: 'letters, digits, . _ -; at most 128' })
 
 /** Body of POST /register; every field is optional. */
-export const Registration = t.Object(
-  {
-    agent_id: t.Optional(AgentId),
-    hostname: t.Optional(Text({ minLength: 1, maxLength: 255 })),
-    worker_url: t.Optional(Text({ minLength: 1, maxLength: 2048, pattern: '^https?://[^\\u0000-\\u001f\\u007f]*$' })),
-    labels: t.Optional(t.Record(Text({ minLength: 1, maxLength: 63 }), Text({ maxLength: 255 }), { maxProperties: 64 })),
-  },
-  { additionalProperties: false },
+export const Registration = t.Optional(
+  t.Object(
+    {
+      agent_id: t.Optional(AgentId),
+      hostname: t.Optional(Text({ minLength: 1, maxLength: 255 })),
+      worker_url: t.Optional(HttpUrl({ description: "the worker's URL, as its agent reaches it (userinfo masked)" })),
+      labels: t.Optional(t.Record(Text({ minLength: 1, maxLength: 63 }), Text({ maxLength: 255 }), { maxProperties: 64 })),
+    },
+    { additionalProperties: false },
+  ),
 )
-export type Registration = typeof Registration.static
+export type Registration = NonNullable<typeof Registration.static>
 
 export const RegistrationReply = t.Object({
   agent_id: AgentId,

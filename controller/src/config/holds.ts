@@ -1,40 +1,58 @@
-import type { Snapshot } from './service'
+type Entry<T> = { settle: (v: T | null) => void; due: number }
 
-type Release = (s: Snapshot | null) => void
-
-/** Long-poll holds. A hold costs one promise and one entry in a bucket; a single sweep timer (running
- *  only while something is held) ends holds whose time is up, so thousands of held polls do not mean
- *  thousands of timers. A change releases every hold at once. */
-export class Holds {
-  readonly #buckets = new Map<number, Release[]>()
+/** A table of waiters (held long-polls), released all at once with a value, or one by one with null
+ *  when their time is up or their caller goes away. A hold costs one promise and one set entry; one
+ *  sweep timer (running only while something is held) ends the holds whose time is up, so thousands of
+ *  holds do not mean thousands of timers. */
+export class Holds<T> {
+  readonly #buckets = new Map<number, Set<Entry<T>>>()
   #count = 0
   #timer: Timer | undefined
 
   constructor(private readonly tickMs = 100) {}
 
+  /** Holds right now: exactly the callers still waiting. */
   get size(): number {
     return this.#count
   }
 
-  /** Resolves with the new snapshot on a change, or null when `ms` runs out (to within one tick). */
-  hold(ms: number): Promise<Snapshot | null> {
+  /** Resolves with the released value, or with null when `ms` runs out (to within one tick) or
+   *  `signal` aborts (the caller went away; the hold is gone at once). */
+  hold(ms: number, signal?: AbortSignal): Promise<T | null> {
+    if (signal?.aborted) return Promise.resolve(null)
     const due = Math.ceil((performance.now() + ms) / this.tickMs)
     return new Promise((resolve) => {
       let bucket = this.#buckets.get(due)
-      if (!bucket) this.#buckets.set(due, (bucket = []))
-      bucket.push(resolve)
+      if (!bucket) this.#buckets.set(due, (bucket = new Set()))
+      const onAbort = () => {
+        if (bucket.delete(entry)) {
+          this.#count--
+          if (bucket.size === 0 && this.#buckets.get(due) === bucket) this.#buckets.delete(due)
+          this.#stopIfIdle()
+          resolve(null)
+        }
+      }
+      const entry: Entry<T> = {
+        due,
+        settle: (v) => {
+          signal?.removeEventListener('abort', onAbort)
+          resolve(v)
+        },
+      }
+      bucket.add(entry)
       this.#count++
+      signal?.addEventListener('abort', onAbort, { once: true })
       this.#timer ??= setInterval(() => this.#sweep(), this.tickMs)
     })
   }
 
-  /** Release every hold with `s` (null: with nothing new, as when the time is up). */
-  release(s: Snapshot | null): void {
+  /** Release every hold with `value` (null: with nothing new, as when the time is up). */
+  release(value: T | null): void {
     const all = [...this.#buckets.values()]
     this.#buckets.clear()
     this.#count = 0
     this.#stopIfIdle()
-    for (const bucket of all) for (const r of bucket) r(s)
+    for (const bucket of all) for (const e of bucket) e.settle(value)
   }
 
   #sweep() {
@@ -42,8 +60,8 @@ export class Holds {
     for (const [due, bucket] of this.#buckets) {
       if (due > now) continue
       this.#buckets.delete(due)
-      this.#count -= bucket.length
-      for (const r of bucket) r(null)
+      this.#count -= bucket.size
+      for (const e of bucket) e.settle(null)
     }
     this.#stopIfIdle()
   }

@@ -1,25 +1,12 @@
 import { Elysia, t } from 'elysia'
-import { ErrorShape, Invalid, NotFound, presentedKey, requestIdOf, type AuthPlugin } from '@dcm/shared'
-import { etagMatches } from './etag'
+import { ErrorShape, jsonBody, NotFound, presentedKey, requestIdOf, type AuthPlugin } from '@dcm/shared'
 import { ConfigDoc, ConfigInput } from './model'
-import type { ConfigService, Snapshot } from './service'
-
-export const MAX_WAIT_SECONDS = 60
-
-/** `?wait=<seconds>` from the URL; 0 when absent. Parsed by hand: the hot path skips query parsing. */
-export function waitSeconds(url: string): number {
-  const q = url.indexOf('?')
-  if (q === -1) return 0
-  const raw = new URLSearchParams(url.slice(q + 1)).get('wait')
-  if (raw === null || raw === '') return 0
-  const n = /^\d+(\.\d+)?$/.test(raw) ? Number(raw) : NaN
-  if (!(n <= MAX_WAIT_SECONDS)) throw new Invalid(`query parameter "wait" must be a number of seconds from 0 to ${MAX_WAIT_SECONDS}`)
-  return n
-}
+import type { ConfigService } from './service'
+import { etagMatches, type Snapshot } from './snapshot'
+import { MAX_WAIT_SECONDS, waitSeconds } from './wait'
 
 export { ConfigService } from './service'
 
-/** GET /config (the fleet's hot path: served from the snapshot) and POST /config (admin writes). */
 const notModified = (snap: Snapshot, interval: string, id?: string) =>
   new Response(null, {
     status: 304,
@@ -42,6 +29,7 @@ export const hotConfig =
     }
   }
 
+/** GET /config (the fleet's hot path: served from the snapshot) and POST /config (admin writes). */
 export const configRoutes = (svc: ConfigService, auth: AuthPlugin<'agent' | 'admin'>, opts: { pollIntervalSeconds: number }) => {
   const interval = String(opts.pollIntervalSeconds)
   const answer = (snap: Snapshot | null, ifNoneMatch: string | null): Response => {
@@ -60,23 +48,25 @@ export const configRoutes = (svc: ConfigService, auth: AuthPlugin<'agent' | 'adm
         const wait = waitSeconds(request.url)
         const snap = svc.snapshot
         // Hold when the caller already has the current version (or nothing exists yet); a jitter of up
-        // to 10% keeps a fleet from coming back in step.
-        if (wait > 0 && (snap === null || etagMatches(inm, snap.etag)))
-          return svc.nextChange(wait * 1000 * (0.9 + 0.1 * Math.random())).then(() => answer(svc.snapshot, inm))
+        // to 10% keeps a fleet from coming back in step. A hold ends when its caller goes away, and
+        // beyond the replica's maximum the poll is answered at once.
+        if (wait > 0 && (snap === null || etagMatches(inm, snap.etag))) {
+          const held = svc.nextChange(wait * 1000 * (0.9 + 0.1 * Math.random()), request.signal)
+          if (held) return held.then(() => answer(svc.snapshot, inm))
+        }
         return answer(snap, inm)
       },
       {
         auth: ['agent', 'admin'],
-        response: { 200: ConfigDoc, 304: t.Void(), 401: ErrorShape, 404: ErrorShape },
+        response: { 200: ConfigDoc, 304: t.Void(), 401: ErrorShape, 404: ErrorShape, 422: ErrorShape },
         detail: {
           summary: 'Current config, with ETag / If-None-Match → 304; ?wait=<s> long-polls',
           description:
             'With `wait` (seconds, at most 60) and an If-None-Match matching the current ETag, the request is held until the config changes (200) or the wait runs out (304). Every answer carries X-Poll-Interval: the seconds the controller wants between polls.',
           tags: ['config'],
           parameters: [
-            { in: 'query', name: 'wait', schema: { type: 'number', minimum: 0, maximum: 60 }, description: 'long-poll: hold up to this many seconds' },
+            { in: 'query', name: 'wait', schema: { type: 'number', minimum: 0, maximum: MAX_WAIT_SECONDS }, description: 'long-poll: hold up to this many seconds' },
             { in: 'header', name: 'If-None-Match', schema: { type: 'string' }, description: 'ETag of the config the caller holds' },
-            { in: 'header', name: 'X-Agent-Id', schema: { type: 'string' }, description: 'the calling agent' },
           ],
         },
       },
@@ -90,9 +80,9 @@ export const configRoutes = (svc: ConfigService, auth: AuthPlugin<'agent' | 'adm
         return snapshot.doc
       },
       {
+        ...jsonBody(ConfigInput),
         auth: ['admin'],
-        body: ConfigInput,
-        response: { 200: ConfigDoc, 201: ConfigDoc, 400: ErrorShape, 401: ErrorShape, 403: ErrorShape, 413: ErrorShape, 422: ErrorShape, 503: ErrorShape },
+        response: { 200: ConfigDoc, 201: ConfigDoc, 400: ErrorShape, 401: ErrorShape, 403: ErrorShape, 413: ErrorShape, 415: ErrorShape, 422: ErrorShape, 503: ErrorShape },
         detail: { summary: 'Store a new config version (identical body: no new version, 200)', tags: ['config'] },
       },
     )

@@ -2,8 +2,10 @@ import { postgresStore } from './postgres'
 import { sqliteStore } from './sqlite'
 import type { ConfigStore } from './types'
 
-export type { ConfigStore, ConfigInput, AgentRecord } from './types'
-export { sameConfig } from './types'
+export type { ConfigStore, ConfigInput, AgentRecord, WriteOptions } from './types'
+export { LateWrite } from './types'
+export { guard, unavailable } from './guard'
+export { ANSWER_DEADLINE_MS, DB_DEADLINE_MS } from './deadlines'
 export { postgresStore } from './postgres'
 export { sqliteStore } from './sqlite'
 

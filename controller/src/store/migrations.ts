@@ -37,4 +37,28 @@ export const migrations: Migration[] = [
         last_seen_at timestamptz not null
       );`,
   },
+  {
+    // The store identity tells agents and workers that versions started again (a reset or restored
+    // database). On PostgreSQL the head row is what a write locks and updates in one statement.
+    id: 2,
+    name: 'store identity and write head',
+    sqlite: `
+      create table store_meta (key text primary key, value text not null);
+      insert into store_meta (key, value) values ('store_id', lower(hex(randomblob(16))));`,
+    postgres: `
+      create table store_meta (key text primary key, value text not null);
+      insert into store_meta (key, value) values ('store_id', replace(gen_random_uuid()::text, '-', ''));
+      create table config_head (
+        id integer primary key check (id = 1),
+        version integer not null,
+        url text,
+        timeout_ms integer,
+        updated_at timestamptz,
+        changed boolean not null default false
+      );
+      insert into config_head (id, version, url, timeout_ms, updated_at)
+        select 1, coalesce(max(version), 0), null, null, null from config_versions;
+      update config_head h set url = v.url, timeout_ms = v.timeout_ms, updated_at = v.updated_at
+        from config_versions v where v.version = h.version;`,
+  },
 ]

@@ -1,43 +1,99 @@
 import postgres from 'postgres'
-import type { ConfigDoc } from '@dcm/shared'
+import { configDoc, type ConfigDoc } from '@dcm/shared'
+import { DB_DEADLINE_MS } from './deadlines'
 import { migrations } from './migrations'
-import { sameConfig, type ConfigStore } from './types'
+import { docOf, type VersionRow } from './rows'
+import { LateWrite, type ConfigStore } from './types'
 
-type Row = { version: number; url: string; timeout_ms: number | null; updated_at: Date }
-
-const toDoc = (r: Row): ConfigDoc => ({
-  version: r.version,
-  url: r.url,
-  ...(r.timeout_ms !== null ? { timeout_ms: r.timeout_ms } : {}),
-  updated_at: r.updated_at.toISOString(),
-})
-
-// Advisory lock keys: one serialises config writes, one serialises migrations across replicas.
-const WRITE_LOCK = 0x64636d01
-const MIGRATE_LOCK = 0x64636d02
 /** NOTIFY channel carrying each new version's document to every replica. */
 export const CHANNEL = 'dcm_config'
+const MIGRATE_LOCK = 0x64636d02
 
-export type PostgresStore = ConfigStore & { readonly sql: postgres.Sql }
+// Every connection carries the deadline into the database: a statement or a lock wait that outlives it
+// is ended there, so it cannot finish after the caller was told it failed.
+const connection = {
+  application_name: 'dcm-controller',
+  statement_timeout: DB_DEADLINE_MS,
+  lock_timeout: DB_DEADLINE_MS,
+  idle_in_transaction_session_timeout: DB_DEADLINE_MS,
+}
 
-/** PostgreSQL store. Writes take a transaction-scoped advisory lock, so replicas sharing one database
- *  hand out versions one at a time; the primary key on version backs that up. */
-export function postgresStore(url: string): PostgresStore {
-  const sql = postgres(url, {
-    max: 10,
-    connect_timeout: 5,
-    idle_timeout: 60,
-    max_lifetime: 60 * 30,
-    onnotice: () => {},
-    // Dates come back as Date; version and timeout_ms are int4 and already numbers.
-  })
+const open = (url: string, max: number) => postgres(url, { max, connect_timeout: 5, idle_timeout: 60, max_lifetime: 60 * 30, onnotice: () => {}, connection })
+
+/** A postgres.js instance that is swapped for a fresh one when a call on it gets no answer in time or
+ *  fails for want of a connection: a connection the database no longer talks to must not hold up later
+ *  calls. (postgres.js 3.4.9 can leave a query pending for ever after a clean close during connection
+ *  start-up: porsager/postgres#1193.) */
+function renewable(url: string, max: number) {
+  let sql = open(url, max)
+  const renew = (old: postgres.Sql) => {
+    if (sql !== old) return
+    sql = open(url, max)
+    void old.end({ timeout: 0 }).catch(() => {})
+  }
+  return {
+    get sql() {
+      return sql
+    },
+    /** Run the query `make` builds; when `signal` aborts first, cancel it and renew the instance. */
+    async run<R extends readonly postgres.MaybeRow[]>(signal: AbortSignal | undefined, make: (sql: postgres.Sql) => postgres.PendingQuery<R>): Promise<postgres.RowList<R>> {
+      const used = sql
+      const query = make(used)
+      const onAbort = () => {
+        void query.cancel()
+        renew(used)
+      }
+      signal?.addEventListener('abort', onAbort, { once: true })
+      try {
+        return await query
+      } catch (e) {
+        if (!(e instanceof postgres.PostgresError)) renew(used)
+        throw e
+      } finally {
+        signal?.removeEventListener('abort', onAbort)
+      }
+    },
+    end: () => sql.end({ timeout: 2 }),
+  }
+}
+
+/** PostgreSQL store. Config writes go through a connection of their own, one statement each: it locks
+ *  the one-row write head, checks the deadline with the database's own clock, appends the version and
+ *  notifies the replicas — all or nothing, in one round trip. Registration, health checks and reads use
+ *  the pool, so waiting writes never starve them; LISTEN has a connection of its own. */
+export function postgresStore(url: string): ConfigStore {
+  const pool = renewable(url, 10)
+  const writer = renewable(url, 1)
+  const listener = open(url, 1)
+  let storeId = ''
+  // The database's clock minus ours, from the round trip with the smallest delay seen lately: writes
+  // carry their deadline in the database's time.
+  let offsetMs = 0
+  let offsetRtt = Infinity
+
+  const measure = async (signal?: AbortSignal) => {
+    const t0 = Date.now()
+    const [r] = await pool.run(signal, (sql) => sql<{ now: number }[]>`select (extract(epoch from clock_timestamp()) * 1000)::float8 as now`)
+    const t1 = Date.now()
+    const rtt = t1 - t0
+    // Older samples age out, so a clock step is followed within a few refreshes.
+    offsetRtt = Math.min(offsetRtt * 1.5 + 1, 1000)
+    if (rtt <= offsetRtt) {
+      offsetRtt = rtt
+      offsetMs = r!.now - (t0 + t1) / 2
+    }
+  }
 
   return {
     kind: 'postgres',
-    sql,
+    get storeId() {
+      return storeId
+    },
     async migrate() {
-      await sql.begin(async (tx) => {
+      await pool.sql.begin(async (tx) => {
         // Everything under the lock, so replicas starting together on a fresh database do not collide.
+        await tx`set local statement_timeout = 0`
+        await tx`set local lock_timeout = '60s'`
         await tx`select pg_advisory_xact_lock(${MIGRATE_LOCK})`
         await tx`create table if not exists schema_migrations (id integer primary key, name text not null, applied_at timestamptz not null default now())`
         const done = new Set((await tx<{ id: number }[]>`select id from schema_migrations`).map((r) => r.id))
@@ -47,46 +103,65 @@ export function postgresStore(url: string): PostgresStore {
           await tx`insert into schema_migrations (id, name) values (${m.id}, ${m.name})`
         }
       })
+      const [meta] = await pool.sql<{ value: string }[]>`select value from store_meta where key = 'store_id'`
+      storeId = meta!.value
+      for (let i = 0; i < 3; i++) await measure()
     },
-    async current() {
-      const [r] = await sql<Row[]>`select version, url, timeout_ms, updated_at from config_versions order by version desc limit 1`
-      return r ? toDoc(r) : null
+    async current(signal) {
+      await measure(signal)
+      const [r] = await pool.run(signal, (sql) => sql<VersionRow[]>`select version, url, timeout_ms, updated_at from config_versions order by version desc limit 1`)
+      return r ? docOf(r, storeId) : null
     },
-    async write(input, now = new Date()) {
-      return sql.begin(async (tx) => {
-        await tx`select pg_advisory_xact_lock(${WRITE_LOCK})`
-        const [cur] = await tx<Row[]>`select version, url, timeout_ms, updated_at from config_versions order by version desc limit 1`
-        if (cur && sameConfig(toDoc(cur), input)) return { doc: toDoc(cur), created: false }
-        const [row] = await tx<Row[]>`
-          insert into config_versions (version, url, timeout_ms, updated_at)
-          values (${(cur?.version ?? 0) + 1}, ${input.url}, ${input.timeout_ms ?? null}, ${now})
-          returning version, url, timeout_ms, updated_at`
-        const doc = toDoc(row!)
-        // Delivered on commit, to every replica listening (this one included).
-        await tx`select pg_notify(${CHANNEL}, ${JSON.stringify(doc)})`
-        return { doc, created: true }
-      })
+    async write(input, { deadline, signal }) {
+      const timeout = input.timeout_ms ?? null
+      const dbDeadline = new Date(deadline + offsetMs)
+      const [row] = await writer.run(
+        signal,
+        (sql) => sql<(VersionRow & { changed: boolean })[]>`
+          with head as (
+            update config_head h set
+              version = h.version + (case when h.url is distinct from ${input.url}::text or h.timeout_ms is distinct from ${timeout}::int then 1 else 0 end),
+              changed = (h.url is distinct from ${input.url}::text or h.timeout_ms is distinct from ${timeout}::int),
+              updated_at = case when h.url is distinct from ${input.url}::text or h.timeout_ms is distinct from ${timeout}::int
+                           then greatest(date_trunc('milliseconds', clock_timestamp()), h.updated_at) else h.updated_at end,
+              url = ${input.url}::text,
+              timeout_ms = ${timeout}::int
+            where h.id = 1 and clock_timestamp() < ${dbDeadline}
+            returning h.version, h.url, h.timeout_ms, h.updated_at, h.changed
+          ), added as (
+            insert into config_versions (version, url, timeout_ms, updated_at)
+            select version, url, timeout_ms, updated_at from head where changed
+            returning version, url, timeout_ms, updated_at
+          ), notified as (
+            select pg_notify(${CHANNEL}, json_build_object(
+              'version', version, 'store_id', ${storeId}::text, 'url', url, 'timeout_ms', timeout_ms,
+              'updated_at', to_char(updated_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))::text)
+            from added
+          )
+          select version, url, timeout_ms, updated_at, changed, (select count(*) from notified) as n from head`,
+      )
+      if (!row) throw new LateWrite()
+      return { doc: docOf(row, storeId), created: row.changed }
     },
-    async history(limit) {
-      const rows = await sql<Row[]>`select version, url, timeout_ms, updated_at from config_versions order by version desc limit ${limit}`
-      return rows.map(toDoc)
-    },
-    async registerAgent(a, now = new Date()) {
-      const [r] = await sql<{ created: boolean }[]>`
-        insert into agents (agent_id, hostname, worker_url, labels, registered_at, last_seen_at)
-        values (${a.agent_id}, ${a.hostname ?? null}, ${a.worker_url ?? null}, ${sql.json(a.labels ?? {})}, ${now}, ${now})
-        on conflict (agent_id) do update set hostname = excluded.hostname, worker_url = excluded.worker_url,
-          labels = excluded.labels, last_seen_at = excluded.last_seen_at
-        returning (xmax = 0) as created`
+    async registerAgent(a, now = new Date(), signal) {
+      const [r] = await pool.run(
+        signal,
+        (sql) => sql<{ created: boolean }[]>`
+          insert into agents (agent_id, hostname, worker_url, labels, registered_at, last_seen_at)
+          values (${a.agent_id}, ${a.hostname ?? null}, ${a.worker_url ?? null}, ${sql.json(a.labels ?? {})}, ${now}, ${now})
+          on conflict (agent_id) do update set hostname = excluded.hostname, worker_url = excluded.worker_url,
+            labels = excluded.labels, last_seen_at = excluded.last_seen_at
+          returning (xmax = 0) as created`,
+      )
       return { created: r?.created ?? false }
     },
     async subscribe(onDoc, onResubscribe) {
       let first = true
-      const { unlisten } = await sql.listen(
+      const { unlisten } = await listener.listen(
         CHANNEL,
         (payload) => {
           try {
-            onDoc(JSON.parse(payload) as ConfigDoc)
+            onDoc(configDoc(JSON.parse(payload) as ConfigDoc))
           } catch {
             onResubscribe() // unreadable payload: fall back to reading the table
           }
@@ -99,11 +174,11 @@ export function postgresStore(url: string): PostgresStore {
       )
       return { close: unlisten }
     },
-    async ping() {
-      await sql`select 1`
+    async ping(signal) {
+      await pool.run(signal, (sql) => sql`select 1`)
     },
     async close() {
-      await sql.end({ timeout: 2 })
+      await Promise.all([pool.end(), writer.end(), listener.end({ timeout: 2 })])
     },
   }
 }

@@ -1,47 +1,53 @@
 import { Database } from 'bun:sqlite'
-import { mkdirSync } from 'node:fs'
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs'
 import { dirname } from 'node:path'
-import type { ConfigDoc } from '@dcm/shared'
+import { SQLITE_BUSY_MS } from './deadlines'
 import { migrations } from './migrations'
-import { sameConfig, type AgentRecord, type ConfigInput, type ConfigStore } from './types'
+import { docOf, type VersionRow } from './rows'
+import { LateWrite, type AgentRecord, type ConfigInput, type ConfigStore } from './types'
 
-type Row = { version: number; url: string; timeout_ms: number | null; updated_at: string }
+type Row = VersionRow & { updated_at: string }
 
-const toDoc = (r: Row): ConfigDoc => ({
-  version: r.version,
-  url: r.url,
-  ...(r.timeout_ms !== null ? { timeout_ms: r.timeout_ms } : {}),
-  updated_at: r.updated_at,
-})
-
-/** The embedded default: one SQLite file, WAL mode, synchronous=FULL so an answered write survives a crash. */
+/** The embedded default: one SQLite file, WAL mode, synchronous=FULL so an answered write survives a
+ *  crash. The file (and SQLite's -wal and -shm beside it, which take its mode) is readable by the owner
+ *  only. Sharing one file between processes works but is meant for tests: a process waiting for another's
+ *  write lock blocks its event loop for up to SQLITE_BUSY_MS. */
 export function sqliteStore(path: string): ConfigStore {
-  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
+  if (path !== ':memory:') {
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 })
+    if (!existsSync(path)) closeSync(openSync(path, 'a', 0o600))
+    chmodSync(path, 0o600)
+  }
   const db = new Database(path, { create: true, strict: true })
-  db.exec('pragma journal_mode = wal; pragma synchronous = full; pragma busy_timeout = 5000; pragma foreign_keys = on;')
+  db.exec(`pragma journal_mode = wal; pragma synchronous = full; pragma busy_timeout = ${SQLITE_BUSY_MS}; pragma foreign_keys = on;`)
+  let storeId = ''
 
   // Statements are prepared on first use: the tables exist only after migrate().
   let prepared: ReturnType<typeof prepare> | undefined
   const q = () => (prepared ??= prepare())
   const prepare = () => ({
     current: db.query<Row, []>('select version, url, timeout_ms, updated_at from config_versions order by version desc limit 1'),
-    history: db.query<Row, [number]>('select version, url, timeout_ms, updated_at from config_versions order by version desc limit ?'),
     insert: db.query('insert into config_versions (version, url, timeout_ms, updated_at) values ($version, $url, $timeout_ms, $updated_at)'),
     agent: db.query<{ n: number }, [string]>('select 1 as n from agents where agent_id = ?'),
     upsertAgent: db.query(
-    `insert into agents (agent_id, hostname, worker_url, labels, registered_at, last_seen_at)
-     values ($agent_id, $hostname, $worker_url, $labels, $now, $now)
-     on conflict (agent_id) do update set hostname = excluded.hostname, worker_url = excluded.worker_url,
-       labels = excluded.labels, last_seen_at = excluded.last_seen_at`,
+      `insert into agents (agent_id, hostname, worker_url, labels, registered_at, last_seen_at)
+       values ($agent_id, $hostname, $worker_url, $labels, $now, $now)
+       on conflict (agent_id) do update set hostname = excluded.hostname, worker_url = excluded.worker_url,
+         labels = excluded.labels, last_seen_at = excluded.last_seen_at`,
     ),
+    touch: db.query(`insert into store_meta (key, value) values ('checked_at', $at) on conflict (key) do update set value = excluded.value`),
   })
 
-  const write = db.transaction((input: ConfigInput, now: Date) => {
+  const write = db.transaction((input: ConfigInput, deadline: number) => {
+    // Inside the write lock: the deadline and the time of the version are read after any wait for it.
+    const now = Date.now()
+    if (now > deadline) throw new LateWrite()
     const cur = q().current.get()
-    if (cur && sameConfig(toDoc(cur), input)) return { doc: toDoc(cur), created: false }
-    const row: Row = { version: (cur?.version ?? 0) + 1, url: input.url, timeout_ms: input.timeout_ms ?? null, updated_at: now.toISOString() }
+    if (cur && cur.url === input.url && (cur.timeout_ms ?? undefined) === input.timeout_ms) return { doc: docOf(cur, storeId), created: false }
+    const at = cur && Date.parse(cur.updated_at) > now ? cur.updated_at : new Date(now).toISOString()
+    const row: Row = { version: (cur?.version ?? 0) + 1, url: input.url, timeout_ms: input.timeout_ms ?? null, updated_at: at }
     q().insert.run(row)
-    return { doc: toDoc(row), created: true }
+    return { doc: docOf(row, storeId), created: true }
   })
   const register = db.transaction((a: AgentRecord, now: Date) => {
     const known = q().agent.get(a.agent_id) !== null
@@ -57,6 +63,9 @@ export function sqliteStore(path: string): ConfigStore {
 
   return {
     kind: 'sqlite',
+    get storeId() {
+      return storeId
+    },
     async migrate() {
       db.exec('create table if not exists schema_migrations (id integer primary key, name text not null, applied_at text not null)')
       db.transaction(() => {
@@ -67,23 +76,22 @@ export function sqliteStore(path: string): ConfigStore {
           db.query('insert into schema_migrations (id, name, applied_at) values (?, ?, ?)').run(m.id, m.name, new Date().toISOString())
         }
       }).immediate()
+      storeId = db.query<{ value: string }, []>(`select value from store_meta where key = 'store_id'`).get()!.value
     },
     async current() {
       const r = q().current.get()
-      return r ? toDoc(r) : null
+      return r ? docOf(r, storeId) : null
     },
-    async write(input, now = new Date()) {
+    async write(input, { deadline }) {
       // IMMEDIATE takes the write lock up front, so two processes sharing the file serialise here.
-      return write.immediate(input, now)
-    },
-    async history(limit) {
-      return q().history.all(limit).map(toDoc)
+      return write.immediate(input, deadline)
     },
     async registerAgent(a, now = new Date()) {
       return register.immediate(a, now)
     },
     async ping() {
-      db.query('select 1').get()
+      // A real (tiny) write: a full disk or a read-only file makes the store unready, not just slow.
+      q().touch.run({ at: new Date().toISOString() })
     },
     async close() {
       db.close()

@@ -1,59 +1,80 @@
 import { describe, expect, test } from 'bun:test'
-import { mkdtempSync } from 'node:fs'
+import { mkdtempSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { testDatabase } from '../../../test/harness'
-import { postgresStore, sqliteStore, type ConfigStore } from '.'
+import { LateWrite, postgresStore, sqliteStore, type ConfigInput, type ConfigStore } from '.'
 
 const pgUrl = await testDatabase()
-const sqlitePath = () => join(mkdtempSync(join(tmpdir(), 'dcm-store-')), 'c.sqlite')
+const soon = () => ({ deadline: Date.now() + 4000 })
 
-// One contract, run against both stores. `open` must return a store on the same data every call.
-function contract(name: string, open: () => ConfigStore) {
+/** One contract, run against both stores. `place()` makes a new empty location; `open(place)` opens a
+ *  store on it (every call on the same place sees the same data). */
+function contract<P>(name: string, place: () => Promise<P>, open: (p: P) => ConfigStore) {
+  const fresh = async () => {
+    const p = await place()
+    const s = open(p)
+    await s.migrate()
+    return { p, s }
+  }
+  const write = (s: ConfigStore, input: ConfigInput) => s.write(input, soon())
+
   describe(`${name} store`, () => {
-    test('is empty at first, and migrations can run again', async () => {
-      const s = open()
+    test('is empty at first, has an identity, and migrations can run again', async () => {
+      const { s } = await fresh()
+      const id = s.storeId
+      expect(id).toMatch(/^[0-9a-f]{32}$/)
       await s.migrate()
-      await s.migrate()
+      expect(s.storeId).toBe(id)
       expect(await s.current()).toBeNull()
       await s.close()
     })
 
-    test('writes new versions, skips an identical write, keeps history', async () => {
-      const s = open()
-      const a = await s.write({ url: 'http://a.example/' })
-      expect(a).toEqual({ created: true, doc: { version: 1, url: 'http://a.example/', updated_at: expect.any(String) } })
-      expect(await s.write({ url: 'http://a.example/' })).toEqual({ created: false, doc: a.doc })
-      const b = await s.write({ url: 'http://a.example/', timeout_ms: 250 })
+    test('writes new versions, skips an identical write, and stamps each with the store identity', async () => {
+      const { s } = await fresh()
+      const a = await write(s, { url: 'http://a.example/' })
+      const at = a.doc.updated_at
+      expect(a).toEqual({ created: true, doc: { version: 1, store_id: s.storeId, url: 'http://a.example/', updated_at: at } })
+      expect(await write(s, { url: 'http://a.example/' })).toEqual({ created: false, doc: a.doc })
+      const b = await write(s, { url: 'http://a.example/', timeout_ms: 250 })
       expect(b.doc).toMatchObject({ version: 2, timeout_ms: 250 })
       expect(await s.current()).toEqual(b.doc)
-      expect((await s.history(10)).map((d) => d.version)).toEqual([2, 1])
       await s.close()
     })
 
-    test('parallel writes from several connections get distinct, gapless versions and all are kept', async () => {
-      const stores = [open(), open(), open()]
-      const before = (await stores[0]!.current())!.version
-      const results = await Promise.all(Array.from({ length: 30 }, (_, i) => stores[i % 3]!.write({ url: `http://p${i}.example/` })))
-      const versions = results.map((r) => r.doc.version).sort((x, y) => x - y)
-      expect(versions).toEqual(Array.from({ length: 30 }, (_, i) => before + 1 + i))
-      const history = await stores[0]!.history(100)
-      for (const r of results) expect(history).toContainEqual(r.doc)
+    test('parallel writes from several connections get distinct, gapless versions, updated_at never going back', async () => {
+      const { p, s: first } = await fresh()
+      const stores = [first, open(p), open(p)]
+      await Promise.all(stores.slice(1).map((s) => s.migrate()))
+      const results = await Promise.all(Array.from({ length: 30 }, (_, i) => write(stores[i % 3]!, { url: `http://p${i}.example/` })))
+      const docs = results.map((r) => r.doc).sort((x, y) => x.version - y.version)
+      expect(docs.map((d) => d.version)).toEqual(Array.from({ length: 30 }, (_, i) => i + 1))
+      const times = docs.map((d) => Date.parse(d.updated_at))
+      expect(times).toEqual([...times].sort((x, y) => x - y))
       await Promise.all(stores.map((s) => s.close()))
     })
 
-    test('data survives closing and reopening', async () => {
-      const s = open()
-      const { doc } = await s.write({ url: 'http://durable.example/', timeout_ms: 1000 })
+    test('a write that reaches the store after its deadline is refused and stores nothing', async () => {
+      const { s } = await fresh()
+      const a = await write(s, { url: 'http://a.example/' })
+      await expect(s.write({ url: 'http://late.example/' }, { deadline: Date.now() - 1000 })).rejects.toBeInstanceOf(LateWrite)
+      expect(await s.current()).toEqual(a.doc)
+      expect((await write(s, { url: 'http://b.example/' })).doc.version).toBe(2)
       await s.close()
-      const again = open()
+    })
+
+    test('data and identity survive closing and reopening', async () => {
+      const { p, s } = await fresh()
+      const { doc } = await write(s, { url: 'http://durable.example/', timeout_ms: 1000 })
+      await s.close()
+      const again = open(p)
       await again.migrate()
       expect(await again.current()).toEqual(doc)
       await again.close()
     })
 
     test('registering an agent tells a new id from a known one', async () => {
-      const s = open()
+      const { s } = await fresh()
       expect(await s.registerAgent({ agent_id: 'agent-1', hostname: 'h', labels: { zone: 'a' } })).toEqual({ created: true })
       expect(await s.registerAgent({ agent_id: 'agent-1', hostname: 'h2' })).toEqual({ created: false })
       await s.close()
@@ -61,6 +82,15 @@ function contract(name: string, open: () => ConfigStore) {
   })
 }
 
-const path = sqlitePath()
-contract('sqlite', () => sqliteStore(path))
-if (pgUrl) contract('postgres', () => postgresStore(pgUrl))
+contract('sqlite', async () => join(mkdtempSync(join(tmpdir(), 'dcm-store-')), 'c.sqlite'), (path) => sqliteStore(path))
+if (pgUrl) contract('postgres', async () => (await testDatabase())!, (url) => postgresStore(url))
+
+test('the SQLite file is readable by its owner only', async () => {
+  const path = join(mkdtempSync(join(tmpdir(), 'dcm-store-')), 'sub', 'c.sqlite')
+  const s = sqliteStore(path)
+  await s.migrate()
+  await s.write({ url: 'http://a.example/' }, soon())
+  expect(statSync(path).mode & 0o777).toBe(0o600)
+  expect(statSync(`${path}-wal`).mode & 0o777).toBe(0o600)
+  await s.close()
+})

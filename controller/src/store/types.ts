@@ -10,28 +10,44 @@ export type AgentRecord = {
   labels?: Record<string, string>
 }
 
+export type WriteOptions = {
+  /** Epoch ms (this process's clock) after which the database must not apply the write. */
+  deadline: number
+  /** Aborted when the caller has given up: the store cancels the statement. */
+  signal?: AbortSignal
+}
+
+/** The write reached the database after its deadline, which refused it: nothing was stored. */
+export class LateWrite extends Error {
+  constructor() {
+    super('the write reached the database after its deadline; nothing was stored')
+    this.name = 'LateWrite'
+  }
+}
+
 /** The controller's durable state. Two implementations (SQLite, PostgreSQL) pass one contract suite. */
 export interface ConfigStore {
   readonly kind: 'sqlite' | 'postgres'
-  /** Apply pending migrations; safe to run again and from several processes at once. */
+  /** Apply pending migrations; safe to run again and from several processes at once. Afterwards
+   *  `storeId` is known. */
   migrate(): Promise<void>
-  /** The newest version, or null when none was ever written. */
-  current(): Promise<ConfigDoc | null>
-  /** Store `input` as version current+1 unless it equals the current config. Durable before it resolves;
-   *  concurrent calls never get the same version. */
-  write(input: ConfigInput, now?: Date): Promise<{ doc: ConfigDoc; created: boolean }>
-  /** Versions newest first. */
-  history(limit: number): Promise<ConfigDoc[]>
+  /** This store's identity (a random id made by its first migration). */
+  readonly storeId: string
+  /** The newest version, or null when none was ever written. Calls that take a `signal` give up (and
+   *  drop the connection they used) when it aborts. */
+  current(signal?: AbortSignal): Promise<ConfigDoc | null>
+  /** Store `input` as version current+1 unless it equals the current config. Durable before it
+   *  resolves; concurrent calls never get the same version; updated_at never goes back as versions go
+   *  up. The database itself refuses the write once `deadline` has passed (LateWrite), so a caller that
+   *  gave up can say "not stored" and be right. */
+  write(input: ConfigInput, opts: WriteOptions): Promise<{ doc: ConfigDoc; created: boolean }>
   /** Insert or update an agent; `created` is false when the id was already known. */
-  registerAgent(agent: AgentRecord, now?: Date): Promise<{ created: boolean }>
+  registerAgent(agent: AgentRecord, now?: Date, signal?: AbortSignal): Promise<{ created: boolean }>
   /** Hear about versions written by other processes (PostgreSQL LISTEN/NOTIFY). `onResubscribe` runs
    *  after the listening connection came back, when notifications may have been missed. Absent for
    *  SQLite, which relies on the periodic refresh. */
   subscribe?(onDoc: (doc: ConfigDoc) => void, onResubscribe: () => void): Promise<{ close(): Promise<void> }>
-  /** Resolves when the database answers. */
-  ping(): Promise<void>
+  /** Resolves when the store answers and can take a write. */
+  ping(signal?: AbortSignal): Promise<void>
   close(): Promise<void>
 }
-
-/** Two inputs describe the same config. */
-export const sameConfig = (doc: ConfigDoc, input: ConfigInput) => doc.url === input.url && doc.timeout_ms === input.timeout_ms

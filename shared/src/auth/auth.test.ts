@@ -6,6 +6,8 @@ test('a key is read from Authorization: Bearer or X-API-Key', () => {
   expect(presentedKey(new Headers({ authorization: 'bearer   abc ' }))).toBe('abc')
   expect(presentedKey(new Headers({ 'x-api-key': 'k1' }))).toBe('k1')
   expect(presentedKey(new Headers({ authorization: 'Basic abc' }))).toBeNull()
+  // A proxy's Basic credentials do not hide the API key.
+  expect(presentedKey(new Headers({ authorization: 'Basic abc', 'x-api-key': 'k2' }))).toBe('k2')
   expect(presentedKey(new Headers())).toBeNull()
 })
 

@@ -4,14 +4,14 @@ import { Forbidden, Unauthorized } from '../errors'
 
 const digest = (s: string) => new Bun.CryptoHasher('sha256').update(s).digest()
 
-/** The key a request presents: `Authorization: Bearer <key>` or `X-API-Key: <key>`. */
+/** The key a request presents: `Authorization: Bearer <key>`, else `X-API-Key: <key>` (an
+ *  Authorization of another scheme, e.g. Basic for a proxy in between, does not hide X-API-Key). */
 export function presentedKey(headers: Headers): string | null {
   const auth = headers.get('authorization')
   if (auth !== null) {
     // Plain string work, no regex: this runs on every poll of the fleet.
     const scheme = auth.slice(0, 7)
-    if (scheme !== 'Bearer ' && scheme.toLowerCase() !== 'bearer ') return null
-    return auth.slice(7).trim() || null
+    if (scheme === 'Bearer ' || scheme.toLowerCase() === 'bearer ') return auth.slice(7).trim() || null
   }
   const key = headers.get('x-api-key')
   return key?.trim() || null
@@ -19,9 +19,9 @@ export function presentedKey(headers: Headers): string | null {
 
 /** Maps a presented key to the role it belongs to. A key seen for the first time is compared as a
  *  fixed-length digest, in constant time, against every configured key, so neither its length nor which
- *  key matched leaks through timing. A key that matched is remembered (at most one entry per configured
- *  key and way of sending it), so a fleet polling with valid keys skips the digest: the lookup of an
- *  unknown key hashes the attacker's own string and compares it with nothing secret. */
+ *  key matched leaks through timing. A key that matched is remembered (a bounded map), so a fleet polling
+ *  with valid keys skips the digest; the map lookup that comes first is an ordinary string comparison,
+ *  which can only tell a caller whether its exact string was a valid key already seen. */
 export function keyChecker<R extends string>(keysByRole: Record<R, readonly string[]>) {
   const table = (Object.entries(keysByRole) as [R, readonly string[]][]).flatMap(([role, keys]) =>
     keys.map((k) => ({ role, digest: digest(k) })),
@@ -56,3 +56,9 @@ export function apiKeyAuth<R extends string>(keysByRole: Record<R, readonly stri
 }
 
 export type AuthPlugin<R extends string> = ReturnType<typeof apiKeyAuth<R>>
+
+/** Whether a request carries a key `roleOf` knows (any role): the body gate's question. */
+export const carriesKey =
+  (roleOf: (key: string | null) => string | null) =>
+  (request: Request): boolean =>
+    roleOf(presentedKey(request.headers)) !== null

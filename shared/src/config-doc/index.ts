@@ -1,11 +1,21 @@
 import { t } from 'elysia'
-import { Int } from '../schema'
+import { HttpUrl, Int } from '../schema'
+
+export { isHttpUrl } from '../schema'
+
+/** Versions are int4 in PostgreSQL. */
+export const MAX_VERSION = 2 ** 31 - 1
+
+/** Which store a document comes from: a random id made when the store was created. A database reset or
+ *  restore to another store starts a new identity, and version numbers are compared only within one. */
+export const StoreId = t.String({ pattern: '^[A-Za-z0-9-]{1,64}$', description: 'identity of the store that issued the document' })
 
 /** The config document: what the controller serves, the agent caches and the worker applies. */
 export const ConfigDoc = t.Object(
   {
-    version: Int({ minimum: 1, description: 'Increases by one with every change' }),
-    url: t.String({ minLength: 1, maxLength: 2048, pattern: '^[hH][tT][tT][pP][sS]?://', description: 'Absolute http(s) URL that GET /hit calls' }),
+    version: Int({ minimum: 1, maximum: MAX_VERSION, description: 'Increases by one with every change within one store' }),
+    store_id: StoreId,
+    url: HttpUrl({ description: 'Absolute http(s) URL that GET /hit calls' }),
     timeout_ms: t.Optional(Int({ minimum: 1, maximum: 60000, description: 'Upstream timeout for GET /hit (default 5000)' })),
     updated_at: t.String({ format: 'date-time', description: 'When this version was stored (ISO 8601)' }),
   },
@@ -13,19 +23,30 @@ export const ConfigDoc = t.Object(
 )
 export type ConfigDoc = typeof ConfigDoc.static
 
-/** True when `url` parses as an absolute http: or https: URL with a host and holds no control character. */
-export function isHttpUrl(url: string): boolean {
-  if (/[\u0000-\u001f\u007f]/.test(url) || !URL.canParse(url)) return false
-  const u = new URL(url)
-  return (u.protocol === 'http:' || u.protocol === 'https:') && u.hostname !== ''
+/** The document with its fields in one fixed order, whatever object it came from: its serialised form
+ *  (and so its ETag) must not depend on where it was built. */
+export function configDoc(f: { version: number; store_id: string; url: string; timeout_ms?: number | null; updated_at: string }): ConfigDoc {
+  return f.timeout_ms === undefined || f.timeout_ms === null
+    ? { version: f.version, store_id: f.store_id, url: f.url, updated_at: f.updated_at }
+    : { version: f.version, store_id: f.store_id, url: f.url, timeout_ms: f.timeout_ms, updated_at: f.updated_at }
 }
 
-/** Hide the userinfo part of a URL (`user:pass@`) before it is shown or logged. */
+/** Two documents carry the same config (what a worker would do with them is the same). */
+export const sameContent = (a: { url: string; timeout_ms?: number }, b: { url: string; timeout_ms?: number }) => a.url === b.url && a.timeout_ms === b.timeout_ms
+
+/** A URL as a person or a log may see it: userinfo and every query value hidden (`?token=***`), since
+ *  either may hold a credential. Unparseable text loses anything between `//` and `@`. */
 export function maskUrl(url: string): string {
-  if (!URL.canParse(url)) return url
+  if (!URL.canParse(url)) return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/?#@]*@/i, '$1***@').replace(/([?&][^=&#]*)=[^&#]*/g, '$1=***')
   const u = new URL(url)
-  if (!u.username && !u.password) return url
-  u.username = '***'
-  u.password = ''
+  if (!u.username && !u.password && !u.search) return url
+  if (u.username || u.password) {
+    u.username = '***'
+    u.password = ''
+  }
+  if (u.search) {
+    const masked = [...u.searchParams.keys()].map((k) => `${encodeURIComponent(k)}=***`).join('&')
+    u.search = masked ? `?${masked}` : ''
+  }
   return u.toString()
 }

@@ -45,8 +45,8 @@ export class PayloadTooLarge extends HttpError {
   }
 }
 export class UnsupportedMediaType extends HttpError {
-  constructor() {
-    super(415, 'unsupported_media_type', 'send the body as application/json')
+  constructor(message = 'send the body as application/json') {
+    super(415, 'unsupported_media_type', message)
   }
 }
 export class Invalid extends HttpError {
@@ -68,6 +68,12 @@ export class GatewayTimeout extends HttpError {
   constructor(message: string, code = 'gateway_timeout') {
     super(504, code, message)
   }
+}
+
+/** The same error, answered with `Connection: close`: for a request whose body is not read to the end,
+ *  so the rest of it is never waited for (and a stranger cannot keep the connection). */
+export function closeConnection<E extends HttpError>(e: E): E {
+  return Object.assign(e, { headers: { ...e.headers, connection: 'close' } })
 }
 
 /** The one JSON error shape every service answers with. */

@@ -45,8 +45,9 @@ export function frontDoor(app: FetchApp, opts: FrontDoorOptions) {
   const infoOn = logger.enabled('info')
   const debugOn = logger.enabled('debug')
 
-  const fetch = async (request: Request): Promise<Response> => {
+  const fetch = async (incoming: Request): Promise<Response> => {
     const start = performance.now()
+    const request = withRoomyHost(incoming)
     const id = requestIdFrom(request.headers)
     ids.set(request, id)
     const res = withId(await app.fetch(request), id)
@@ -124,6 +125,16 @@ export function frontDoor(app: FetchApp, opts: FrontDoorOptions) {
       summarise()
     },
   }
+}
+
+/** Elysia 1.4 looks for the path from character 11 of the URL on (`http://` plus a host of at least
+ *  four characters), so a Host header such as `api` or `ctl:80` turned every route into a 404. Such a
+ *  request is handed on under a longer host; nothing of ours reads the host. */
+export function withRoomyHost(request: Request): Request {
+  const url = request.url
+  const slash = url.indexOf('/', url.indexOf('//') + 2)
+  if (slash === -1 || slash >= 11) return request
+  return new Request(`http://localhost${url.slice(slash)}`, request)
 }
 
 function withId(res: Response, id: string): Response {

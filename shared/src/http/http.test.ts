@@ -1,20 +1,22 @@
 import { expect, test } from 'bun:test'
 import { t } from 'elysia'
-import { apiKeyAuth, createHttpApp, createLogger, frontDoor, Int, pathOf } from '..'
+import { apiKeyAuth, carriesKey, createHttpApp, createLogger, frontDoor, Int, jsonBody, keyChecker, pathOf } from '..'
 
 const lines: string[] = []
 const logger = createLogger({ service: 'test', level: 'debug', sink: { write: (s) => lines.push(s), flush: () => {} } })
-const app = createHttpApp({ service: 'test', logger, bodyLimit: 1024 })
-  .use(apiKeyAuth({ agent: ['agent-key'], admin: ['admin-key'] }))
+const roleOf = keyChecker({ agent: ['agent-key'], admin: ['admin-key'] })
+const app = createHttpApp({ service: 'test', logger, body: { limit: 1024, timeoutMs: 300, maxConcurrent: 2 }, authenticated: carriesKey(roleOf) })
+  .use(apiKeyAuth({ agent: ['agent-key'], admin: ['admin-key'] }, roleOf))
   .post('/things', ({ body, role }) => ({ ...body, role }), {
+    ...jsonBody(t.Object({ url: t.String(), n: t.Optional(Int({ minimum: 1 })) }, { additionalProperties: false })),
     auth: ['admin'],
-    body: t.Object({ url: t.String(), n: t.Optional(Int({ minimum: 1 })) }, { additionalProperties: false }),
   })
+  .get('/broken', () => ({ n: 'not a number' }) as unknown as { n: number }, { response: { 200: t.Object({ n: Int() }) } })
 
 const door = frontDoor(app, { logger })
 const handle = (r: Request) => door.fetch(r)
 
-const post = (body: string | ReadableStream | null, headers: Record<string, string> = {}) =>
+const post = (body: ConstructorParameters<typeof Response>[0] | null, headers: Record<string, string> = {}) =>
   handle(new Request('http://localhost/things', { method: 'POST', body, headers: { authorization: 'Bearer admin-key', 'content-type': 'application/json', ...headers } }))
 
 async function error(res: Response): Promise<Record<string, unknown>> {
@@ -29,26 +31,88 @@ test('a valid request passes and gets a request id', async () => {
   expect(await res.json()).toEqual({ url: 'x', role: 'admin' })
 })
 
-test('every failure has the one JSON error shape with the right status', async () => {
-  expect(await error(await post('{bad', { 'x-request-id': 'r2' }))).toEqual({ status: 400, error: 'malformed_json', message: expect.stringContaining('not valid JSON'), request_id: 'r2' })
-  expect(await error(await post('{"url":"x","extra":1}'))).toMatchObject({ status: 422, error: 'validation_failed', message: expect.stringContaining('extra') })
-  expect(await error(await post('{"url":"x","n":0}'))).toMatchObject({ status: 422, message: expect.stringContaining('"n"') })
-  expect(await error(await post(JSON.stringify({ url: 'x'.repeat(2000) })))).toMatchObject({ status: 413, error: 'payload_too_large' })
-  expect(await error(await post('url=x', { 'content-type': 'application/x-www-form-urlencoded' }))).toMatchObject({ status: 415 })
-  expect(await error(await post('{"url":"x"}', { authorization: '' }))).toMatchObject({ status: 401, error: 'unauthorized' })
-  expect(await error(await post('{"url":"x"}', { authorization: 'Bearer agent-key' }))).toMatchObject({ status: 403, error: 'forbidden' })
-  const missing = await handle(new Request('http://localhost/nope'))
-  expect(await error(missing)).toMatchObject({ status: 404, error: 'not_found', request_id: expect.any(String) })
+test.each([
+  ['malformed JSON', () => post('{bad'), 400, 'malformed_json'],
+  ['a field that is not allowed', () => post('{"url":"x","extra":1}'), 422, 'extra'],
+  ['a field out of range', () => post('{"url":"x","n":0}'), 422, '"n"'],
+  ['no body where one is required', () => post(null), 422, 'a JSON body is required'],
+  ['a body over the limit', () => post(JSON.stringify({ url: 'x'.repeat(2000) })), 413, 'payload_too_large'],
+  ['a form body', () => post('url=x', { 'content-type': 'application/x-www-form-urlencoded' }), 415, 'unsupported_media_type'],
+  ['a body without Content-Type', () => handle(new Request('http://localhost/things', { method: 'POST', body: '{"url":"x"}', headers: { authorization: 'Bearer admin-key' } })), 415, 'unsupported_media_type'],
+  ['JSON in UTF-16', () => post('{"url":"x"}', { 'content-type': 'application/json; charset=utf-16' }), 415, 'UTF-8'],
+  ['bytes that are not UTF-8', () => post(new Uint8Array([0x7b, 0x22, 0x75, 0x72, 0x6c, 0x22, 0x3a, 0x22, 0xff, 0xfe, 0x22, 0x7d])), 422, 'UTF-8'],
+  ['a lone surrogate', () => post('{"url":"\\ud800"}'), 422, 'surrogate'],
+  ['a lone surrogate in a key', () => post('{"\\udc00":"x"}'), 422, 'surrogate'],
+  ['nesting 40 deep', () => post('['.repeat(40) + ']'.repeat(40)), 422, 'nests deeper'],
+  ['no key', () => post('{"url":"x"}', { authorization: '' }), 401, 'unauthorized'],
+  ['a key of another role', () => post('{"url":"x"}', { authorization: 'Bearer agent-key' }), 403, 'forbidden'],
+  ['an unknown route', () => handle(new Request('http://localhost/nope')), 404, 'not_found'],
+] as const)('%s → %i', async (_, send, status, mention) => {
+  const res = await send()
+  const body = await error(res)
+  expect(body.status).toBe(status)
+  expect(Object.keys(body).sort()).toEqual(['error', 'message', 'request_id', 'status'])
+  expect(`${body.error}: ${body.message}`).toContain(mention)
 })
 
-test('a chunked body over the limit is refused without a Content-Length', async () => {
-  const big = new ReadableStream({
-    start(c) {
-      for (let i = 0; i < 10; i++) c.enqueue(new TextEncoder().encode('x'.repeat(200)))
-      c.close()
+test('a body is not read from a request without a valid key: 401 at once, and the connection is closed', async () => {
+  let pulled = 0
+  const endless = new ReadableStream({
+    pull(c) {
+      pulled++
+      c.enqueue(new Uint8Array(10))
     },
   })
-  expect(await error(await post(big))).toMatchObject({ status: 413 })
+  const res = await post(endless, { authorization: 'Bearer wrong' })
+  expect({ status: res.status, connection: res.headers.get('connection') }).toEqual({ status: 401, connection: 'close' })
+  expect(pulled).toBeLessThanOrEqual(1) // at most the stream's own first pull, never read by us
+})
+
+test('a deeply nested body from a key holder is refused before it is parsed, whatever NODE_ENV says', async () => {
+  const bomb = '['.repeat(30_000) + ']'.repeat(30_000)
+  const res = await handle(new Request('http://localhost/things', { method: 'POST', body: bomb, headers: { authorization: 'Bearer admin-key', 'content-type': 'application/json', 'content-length': String(bomb.length) } }))
+  // Over the 1 KiB limit of this app: refused by size; the same bomb under a larger limit is refused by depth.
+  expect(res.status).toBe(413)
+  const big = createHttpApp({ service: 't', logger, body: { limit: 1 << 20 }, authenticated: carriesKey(roleOf) }).post('/x', ({ body }) => body, jsonBody(t.Object({})))
+  const deep = await frontDoor(big, { logger }).fetch(new Request('http://localhost/x', { method: 'POST', body: bomb, headers: { authorization: 'Bearer admin-key', 'content-type': 'application/json' } }))
+  expect(await error(deep)).toMatchObject({ status: 422, message: expect.stringContaining('nests deeper') })
+})
+
+test('a validation message names the field and never echoes the value', async () => {
+  const secret = 'x'.repeat(200)
+  const res = await post(JSON.stringify({ url: 'x', n: secret }))
+  const body = await error(res)
+  expect(body).toMatchObject({ status: 422, message: expect.stringContaining('"n"') })
+  expect(JSON.stringify(body)).not.toContain(secret)
+})
+
+test('a body that does not arrive in time gets 408 and the connection is closed', async () => {
+  const stalled = new ReadableStream({ start(c) { c.enqueue(new TextEncoder().encode('{"url":')) } })
+  const res = await post(stalled)
+  expect({ ...(await error(res)), connection: res.headers.get('connection') }).toMatchObject({ status: 408, error: 'body_timeout', connection: 'close' })
+})
+
+test('beyond the bodies read at once, 503 busy with Retry-After', async () => {
+  const stalled = () => new ReadableStream({ start(c) { c.enqueue(new TextEncoder().encode('{"url":')) } })
+  const slow = [post(stalled()), post(stalled())]
+  await Bun.sleep(20)
+  const third = await post('{"url":"x"}')
+  expect({ ...(await error(third)), retry: third.headers.get('retry-after') }).toMatchObject({ status: 503, error: 'busy', retry: '1' })
+  expect((await Promise.all(slow)).map((r) => r.status)).toEqual([408, 408])
+  expect((await post('{"url":"x"}')).status).toBe(200)
+})
+
+test('an answer that does not match our own response schema is our 500, not the client’s 422', async () => {
+  const res = await handle(new Request('http://localhost/broken'))
+  expect(await error(res)).toMatchObject({ status: 500, error: 'internal_error' })
+})
+
+test('a Host header of three characters or fewer still reaches every route', async () => {
+  for (const host of ['api', 'a:1', 'x']) {
+    const res = await handle(new Request(`http://${host}/things`, { method: 'POST', body: '{"url":"x"}', headers: { authorization: 'Bearer admin-key', 'content-type': 'application/json' } }))
+    expect({ host, status: res.status }).toEqual({ host, status: 200 })
+    expect((await handle(new Request(`http://${host}/healthz`))).status).toBe(200)
+  }
 })
 
 test('each request is logged once with method, path, status, duration and request id, never the key', async () => {

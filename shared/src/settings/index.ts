@@ -1,5 +1,9 @@
+import { t } from 'elysia'
 import type { Static, TObject, TSchema } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
+import { maskUrl } from '../config-doc'
+import { LOG_LEVELS } from '../logging'
+import { Int } from '../schema'
 
 export class SettingsError extends Error {
   constructor(readonly problems: string[]) {
@@ -8,9 +12,34 @@ export class SettingsError extends Error {
   }
 }
 
+/** Every duration setting stays far below setTimeout's limit (2^31 − 1 ms), beyond which a timer fires
+ *  at once and a "wait a day" becomes a busy loop. */
+export const MAX_DURATION_MS = 24 * 3600 * 1000
+
+/** The settings every service reads, to be spread into its own schema. */
+export const CommonEnv = {
+  NODE_ENV: t.Optional(t.String({ pattern: '^(?:[Pp][Rr][Oo][Dd][Uu][Cc][Tt][Ii][Oo][Nn]|[Dd][Ee][Vv][Ee][Ll][Oo][Pp][Mm][Ee][Nn][Tt]|[Tt][Ee][Ss][Tt])$', description: 'production, development or test (any case); production refuses development keys' })),
+  LOG_LEVEL: t.Union(LOG_LEVELS.map((l) => t.Literal(l)), { default: 'info', description: 'debug, info, warn or error' }),
+}
+
+/** The settings of a service that reads request bodies. */
+export const BodyEnv = {
+  BODY_LIMIT_BYTES: Int({ minimum: 1024, maximum: 16 * 1024 * 1024, default: 65536, description: 'largest accepted request body (bytes)' }),
+  BODY_TIMEOUT_MS: Int({ minimum: 100, maximum: 600_000, default: 10_000, description: 'time allowed to send a request body' }),
+  MAX_BODY_READS: Int({ minimum: 1, maximum: 100_000, default: 64, description: 'request bodies read at once; beyond, 503 with Retry-After' }),
+}
+
+export const portSetting = (port: number, description = 'HTTP port') => Int({ minimum: 0, maximum: 65535, default: port, description })
+
+/** The body-reading settings as the HTTP base takes them. */
+export const bodySettings = (s: Static<TObject<typeof BodyEnv>>) => ({ limit: s.BODY_LIMIT_BYTES, timeoutMs: s.BODY_TIMEOUT_MS, maxConcurrent: s.MAX_BODY_READS })
+
+/** NODE_ENV says production, in any spelling of its case. */
+export const isProduction = (env: Record<string, string | undefined>) => (env.NODE_ENV ?? '').trim().toLowerCase() === 'production'
+
 /** Parse environment variables against a TypeBox object schema whose keys are the variable names.
  *  Empty values count as unset; defaults come from the schema; numbers are converted. Every problem
- *  names its variable, and secrets are never echoed back. Returns a frozen object. */
+ *  names its variable; secrets are never echoed back and URLs are shown masked. Returns a frozen object. */
 export function parseSettings<S extends TObject>(schema: S, env: Record<string, string | undefined> = process.env): Readonly<Static<S>> {
   const out: Record<string, unknown> = {}
   const problems: string[] = []
@@ -28,8 +57,7 @@ export function parseSettings<S extends TObject>(schema: S, env: Record<string, 
     // Convert is lenient ("5.5" → 5 for an integer); a setting must say exactly what it means.
     const numeric = prop.type === 'integer' ? /^-?\d+$/ : prop.type === 'number' ? /^-?\d+(\.\d+)?$/ : null
     if ((numeric && !numeric.test(text)) || !Value.Check(prop, value)) {
-      const shown = /KEY|SECRET|PASSWORD|TOKEN/.test(name) ? '(hidden)' : JSON.stringify(raw)
-      problems.push(`${name} is invalid: got ${shown}${describe(prop)}`)
+      problems.push(`${name} is invalid: got ${shown(name, raw)}${describe(prop)}`)
       continue
     }
     out[name] = value
@@ -38,8 +66,18 @@ export function parseSettings<S extends TObject>(schema: S, env: Record<string, 
   return Object.freeze(out) as Readonly<Static<S>>
 }
 
+function shown(name: string, raw: string): string {
+  if (/KEY|SECRET|PASSWORD|TOKEN/.test(name)) return '(hidden)'
+  return JSON.stringify(/URL/.test(name) ? maskUrl(raw) : raw)
+}
+
 function describe(prop: TSchema): string {
-  return prop.description ? ` (${prop.description})` : ''
+  const range =
+    typeof prop.minimum === 'number' || typeof prop.maximum === 'number' || typeof prop.exclusiveMinimum === 'number'
+      ? `${prop.minimum ?? `above ${prop.exclusiveMinimum}`} to ${prop.maximum ?? 'any'}`
+      : ''
+  const parts = [prop.description, range].filter(Boolean)
+  return parts.length ? ` (${parts.join('; ')})` : ''
 }
 
 /** Split a comma-separated list of keys, dropping blanks. */
@@ -53,7 +91,7 @@ export const DEV_KEY_PREFIX = 'dev-'
 /** Refuse to run in production with no key or a development key; returns the parsed key list. */
 export function requireKeys(name: string, value: string | undefined, env: Record<string, string | undefined>): string[] {
   const keys = splitList(value)
-  if (env.NODE_ENV === 'production') {
+  if (isProduction(env)) {
     if (keys.length === 0) throw new SettingsError([`${name} is required when NODE_ENV=production`])
     if (keys.some((k) => k.startsWith(DEV_KEY_PREFIX)))
       throw new SettingsError([`${name} holds a development key (starts with "${DEV_KEY_PREFIX}"); set a real key when NODE_ENV=production`])

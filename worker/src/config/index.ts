@@ -1,5 +1,5 @@
 import { Elysia } from 'elysia'
-import { ErrorShape, requestIdOf, type AuthPlugin } from '@dcm/shared'
+import { ErrorShape, jsonBody, requestIdOf, type AuthPlugin } from '@dcm/shared'
 import { ApplyReply, ConfigDoc, State } from './model'
 import type { ConfigService } from './service'
 
@@ -10,15 +10,16 @@ export const configRoutes = (svc: ConfigService, auth: AuthPlugin<'agent'>) =>
   new Elysia({ name: 'worker.config' })
     .use(auth)
     .post('/config', ({ body, request }) => svc.apply(body, requestIdOf(request)), {
+      ...jsonBody(ConfigDoc),
       auth: ['agent'],
-      body: ConfigDoc,
-      response: { 200: ApplyReply, 400: ErrorShape, 401: ErrorShape, 409: ErrorShape, 413: ErrorShape, 415: ErrorShape, 422: ErrorShape },
+      response: { 200: ApplyReply, 400: ErrorShape, 401: ErrorShape, 409: ErrorShape, 413: ErrorShape, 415: ErrorShape, 422: ErrorShape, 503: ErrorShape },
       detail: {
-        summary: 'Apply a config document: a newer version replaces the active one (applied: true), the active one again changes nothing (applied: false); older → 409 stale_version, same version with other content → 409 version_conflict',
+        summary:
+          'Apply a config document: a newer version (or any version of another store) replaces the active one (applied: true), the active one again changes nothing (applied: false); older → 409 stale_version, same version with other content → 409 version_conflict',
         tags: ['config'],
       },
     })
     .get('/state', () => svc.state, {
       response: { 200: State },
-      detail: { summary: 'The active config (url userinfo masked), or nulls before any is applied', tags: ['config'] },
+      detail: { summary: 'The active config (url masked) and how /hit fares with it, or nulls before any is applied', tags: ['config'] },
     })

@@ -1,12 +1,13 @@
 import { t } from 'elysia'
-import { ConfigDoc, Int } from '@dcm/shared'
+import { ConfigDoc, Int, StoreId } from '@dcm/shared'
 
 export { ConfigDoc }
 
-/** What GET /state shows once a config is applied; the url has its userinfo masked. */
+/** What GET /state shows once a config is applied; the url is masked (userinfo and query values). */
 export const AppliedState = t.Object({
   version: Int({ minimum: 1 }),
-  url: t.String({ description: 'the upstream URL, user:password masked' }),
+  store_id: StoreId,
+  url: t.String({ description: 'the upstream URL, userinfo and query values masked' }),
   timeout_ms: Int({ description: 'the timeout in effect (5000 when the document has none)' }),
   updated_at: t.String({ description: 'when the controller stored this version' }),
   applied_at: t.String({ description: 'when this worker applied it (ISO 8601)' }),
@@ -14,20 +15,36 @@ export const AppliedState = t.Object({
 export type AppliedState = typeof AppliedState.static
 
 /** What GET /state shows before any config is applied. */
-export const EmptyState = t.Object({ version: t.Null(), url: t.Null(), applied_at: t.Null() })
+export const EmptyState = t.Object({ version: t.Null(), store_id: t.Null(), url: t.Null(), applied_at: t.Null() })
 export type EmptyState = typeof EmptyState.static
+
+/** How GET /hit has fared with the active version since it was applied. */
+export const HitCounts = t.Object({
+  version: t.Union([Int(), t.Null()]),
+  total: Int(),
+  by_class: t.Object({
+    '2xx': Int(),
+    '3xx': Int(),
+    '4xx': Int(),
+    '5xx': Int(),
+    upstream_failure: Int({ description: "the worker's own 502/504/503 answers, and upstream bodies that broke off" }),
+  }),
+})
+export type HitCounts = typeof HitCounts.static
 
 // One object with nullable fields rather than a union: the OpenAPI generator renders a union
 // response without its content wrapper.
 export const State = t.Object(
   {
     version: t.Union([Int({ minimum: 1 }), t.Null()]),
-    url: t.Union([t.String(), t.Null()], { description: 'the upstream URL, user:password masked' }),
+    store_id: t.Union([StoreId, t.Null()]),
+    url: t.Union([t.String(), t.Null()], { description: 'the upstream URL, userinfo and query values masked' }),
     timeout_ms: t.Optional(Int({ description: 'the timeout in effect' })),
     updated_at: t.Optional(t.String()),
     applied_at: t.Union([t.String(), t.Null()]),
+    hits: HitCounts,
   },
-  { description: 'the active config, or version, url and applied_at null before any is applied' },
+  { description: 'the active config (version, store_id, url and applied_at null before any is applied) and how /hit fares with it' },
 )
 
 /** Answer of POST /config: whether this call changed the active config, and the state after it. */

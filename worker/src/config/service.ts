@@ -1,4 +1,6 @@
-import { Conflict, Invalid, isHttpUrl, maskUrl, type ConfigDoc, type Logger } from '@dcm/shared'
+import { hostname } from 'node:os'
+import { Conflict, Invalid, maskUrl, type ConfigDoc, type Logger } from '@dcm/shared'
+import { HitCounter } from '../hit/counts'
 import type { AppliedState, ApplyReply, EmptyState } from './model'
 import { decide } from './rules'
 
@@ -11,30 +13,39 @@ export type ActiveConfig = Readonly<{
   timeoutMs: number
   maskedUrl: string
   state: AppliedState
+  /** How /hit fares with this version. */
+  hits: HitCounter
 }>
 
-const EMPTY: EmptyState = Object.freeze({ version: null, url: null, applied_at: null })
+const EMPTY: EmptyState = Object.freeze({ version: null, store_id: null, url: null, applied_at: null })
+const NO_HITS = new HitCounter(null)
 
 /** Holds the active config and the rules for replacing it. Applying is synchronous and swaps one
  *  reference, so a request that read `active` keeps its config to the end. */
 export class ConfigService {
   #active: ActiveConfig | null = null
 
-  constructor(private readonly logger: Logger) {}
+  constructor(
+    private readonly logger: Logger,
+    /** The port this worker listens on, to refuse a URL that points back at it. */
+    private readonly ownPort: () => number,
+  ) {}
 
   get active(): ActiveConfig | null {
     return this.#active
   }
 
-  get state(): AppliedState | EmptyState {
-    return this.#active?.state ?? EMPTY
+  get state(): (AppliedState | EmptyState) & { hits: ReturnType<HitCounter['toJSON']> } {
+    return { ...(this.#active?.state ?? EMPTY), hits: (this.#active?.hits ?? NO_HITS).toJSON() }
   }
 
-  /** Apply a document by the rules in ./rules: 409 for stale or conflicting ones, 422 for a bad url. */
+  /** Apply a document by the rules in ./rules: 409 for stale or conflicting ones, 422 for a URL that
+   *  points at this worker. */
   apply(doc: ConfigDoc, requestId?: string): ApplyReply {
-    if (!isHttpUrl(doc.url)) throw new Invalid('body field "url": must be an absolute http:// or https:// URL with a host')
+    if (pointsAt(doc.url, this.ownPort())) throw new Invalid('body field "url": points at this worker itself; GET /hit would call itself')
     const current = this.#active
-    switch (decide(current?.doc ?? null, doc)) {
+    const decision = decide(current?.doc ?? null, doc)
+    switch (decision) {
       case 'same':
         return { applied: false, ...current!.state }
       case 'stale':
@@ -43,9 +54,18 @@ export class ConfigService {
       case 'conflict':
         this.logger.warn('config refused', { reason: 'version_conflict', version: doc.version, request_id: requestId })
         throw new Conflict(`version ${doc.version} is already active with different content`, 'version_conflict')
+      case 'new_store':
       case 'apply': {
         const next = activeConfigOf(doc, new Date())
         this.#active = next
+        if (decision === 'new_store')
+          this.logger.warn('config from another store identity applied; version numbers started again', {
+            store_id: doc.store_id,
+            previous_store_id: current!.doc.store_id,
+            version: doc.version,
+            previous_version: current!.doc.version,
+            request_id: requestId,
+          })
         this.logger.info('config applied', { version: doc.version, url: next.maskedUrl, timeout_ms: next.timeoutMs, previous_version: current?.doc.version ?? null, request_id: requestId })
         return { applied: true, ...next.state }
       }
@@ -56,6 +76,17 @@ export class ConfigService {
 function activeConfigOf(doc: ConfigDoc, appliedAt: Date): ActiveConfig {
   const timeoutMs = doc.timeout_ms ?? DEFAULT_TIMEOUT_MS
   const maskedUrl = maskUrl(doc.url)
-  const state = Object.freeze({ version: doc.version, url: maskedUrl, timeout_ms: timeoutMs, updated_at: doc.updated_at, applied_at: appliedAt.toISOString() })
-  return Object.freeze({ doc: Object.freeze({ ...doc }), url: doc.url, timeoutMs, maskedUrl, state })
+  const state = Object.freeze({ version: doc.version, store_id: doc.store_id, url: maskedUrl, timeout_ms: timeoutMs, updated_at: doc.updated_at, applied_at: appliedAt.toISOString() })
+  return Object.freeze({ doc: Object.freeze({ ...doc }), url: doc.url, timeoutMs, maskedUrl, state, hits: new HitCounter(doc.version) })
+}
+
+const SELF_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]', '0.0.0.0', '[::]', hostname().toLowerCase()])
+
+/** The URL names this process: a loopback or unspecified address (or our host name) on our port. A
+ *  loop through another name or another worker is caught at call time by the Via header. */
+export function pointsAt(url: string, port: number): boolean {
+  const u = new URL(url)
+  const p = Number(u.port || (u.protocol === 'https:' ? 443 : 80))
+  const host = u.hostname.toLowerCase()
+  return p === port && (SELF_HOSTS.has(host) || host.startsWith('127.') || host.endsWith('.localhost'))
 }

@@ -1,10 +1,26 @@
-// RFC 9110 7.6.1: connection-specific fields, plus the de-facto Proxy-Connection and Keep-Alive.
-const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']
+/** The upstream response fields GET /hit passes on: what describes the body and how to cache it, and
+ *  where a redirect points. Anything else (Set-Cookie, Strict-Transport-Security, an upstream's
+ *  internal debug fields) belongs to the upstream's own clients, not to ours. */
+export const PASSED_HEADERS = [
+  'content-type',
+  'content-encoding',
+  'content-language',
+  'content-disposition',
+  'cache-control',
+  'etag',
+  'last-modified',
+  'expires',
+  'vary',
+  'location',
+  'retry-after',
+] as const
 
-/** Remove hop-by-hop fields (and any field the Connection header names) in place. */
-export function stripHopByHop(headers: Headers): Headers {
-  const named = headers.get('connection')
-  if (named !== null) for (const name of named.split(',')) if (name.trim()) headers.delete(name.trim())
-  for (const name of HOP_BY_HOP) headers.delete(name)
-  return headers
+/** The allowed fields of `from`, plus the request id. */
+export function passedHeaders(from: Headers, requestId: string): Headers {
+  const out = new Headers({ 'x-request-id': requestId })
+  for (const name of PASSED_HEADERS) {
+    const v = from.get(name)
+    if (v !== null) out.set(name, v)
+  }
+  return out
 }

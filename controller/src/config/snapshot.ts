@@ -1,7 +1,15 @@
 import type { ConfigDoc } from '@dcm/shared'
 
-/** A strong ETag that changes with any change of the document, also after a database reset
- *  restarts the version count (updated_at differs). */
+/** What GET /config serves, prepared once per version so the hot path only copies bytes. */
+export type Snapshot = { readonly doc: ConfigDoc; readonly etag: string; readonly body: string }
+
+export function snapshotOf(doc: ConfigDoc): Snapshot {
+  const body = JSON.stringify(doc)
+  return Object.freeze({ doc, etag: etagOf(doc, body), body })
+}
+
+/** A strong ETag that changes with any change of the document: the body holds the store identity and
+ *  the time of the version, so a reset database that hands out version 1 again gets another tag. */
 export function etagOf(doc: ConfigDoc, body: string): string {
   return `"${doc.version}-${Bun.hash(body).toString(36)}"`
 }

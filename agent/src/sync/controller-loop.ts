@@ -1,0 +1,191 @@
+import { Value } from '@sinclair/typebox/value'
+import { ConfigDoc, maskUrl } from '@dcm/shared'
+import { jitter } from '../backoff'
+import type { AgentDeps } from './deps'
+import { after, type Next } from './loop'
+import { RegistrationReply } from './model'
+import type { Peer } from './peer'
+import type { PersistedState } from './persisted'
+import { send, type Outcome } from './transport'
+
+/** The fastest and slowest poll intervals the agent follows, whatever a controller says. */
+export const MIN_POLL_SECONDS = 0.1
+export const MAX_POLL_SECONDS = 3600
+const clampInterval = (s: number) => Math.min(MAX_POLL_SECONDS, Math.max(MIN_POLL_SECONDS, s))
+
+/** Polls that got no answer at all before the agent registers again (which also re-reads poll_url). */
+export const REREGISTER_AFTER_NETWORK_FAILURES = 3
+
+/** The controller loop: register, then poll (or long-poll) for the config, and act on each answer by
+ *  the table in `#poll`. Each step returns when to run next. */
+export class ControllerLoop {
+  #registered = false
+  #pollUrl: string | null = null
+  #pollIntervalMs: number
+  /** A document we could not accept: we poll with its tag, so the controller holds until the next. */
+  #refusedEtag: string | null = null
+  #networkFailures = 0
+  lastPollAt: string | null = null
+  lastPollResult: string | null = null
+
+  constructor(
+    private readonly deps: AgentDeps,
+    private readonly state: PersistedState,
+    private readonly peer: Peer,
+    private readonly onNewConfig: () => void,
+    private readonly signal: AbortSignal,
+  ) {
+    this.#pollIntervalMs = 5000
+  }
+
+  /** The interval in force: from registration, then from the controller's X-Poll-Interval. */
+  get pollIntervalMs(): number {
+    return this.#pollIntervalMs
+  }
+
+  step(): Promise<Next> {
+    return this.#registered ? this.#poll() : this.#register()
+  }
+
+  #headers(): Record<string, string> {
+    const h: Record<string, string> = { authorization: `Bearer ${this.deps.settings.controllerKey}` }
+    const id = this.state.current.agent_id
+    if (id) h['x-agent-id'] = id
+    return h
+  }
+
+  #call(url: string, init: RequestInit & { headers: Record<string, string> }, timeoutMs: number, rid: string): Promise<Outcome> {
+    return send(this.deps.transport, url, { ...init, signal: this.signal }, timeoutMs, rid, this.deps.now)
+  }
+
+  async #register(): Promise<Next> {
+    const { settings, log, newId, hostname } = this.deps
+    const id = this.state.current.agent_id
+    const body = { ...(id ? { agent_id: id } : {}), hostname: hostname.slice(0, 255), worker_url: maskUrl(settings.workerUrl) }
+    const rid = newId()
+    const out = await this.#call(
+      `${settings.controllerUrl}/register`,
+      { method: 'POST', headers: { ...this.#headers(), 'content-type': 'application/json' }, body: JSON.stringify(body) },
+      settings.requestTimeoutMs,
+      rid,
+    )
+    if (out.kind !== 'ok') return after(this.peer.failed(out, 'register', rid))
+    const reply: unknown = await out.res.json().catch(() => null)
+    if (!Value.Check(RegistrationReply, reply))
+      return after(this.peer.failed({ kind: 'retry', status: out.res.status, message: 'the controller sent a registration reply that does not validate' }, 'register', rid))
+    this.peer.ok()
+    this.#registered = true
+    this.#networkFailures = 0
+    this.#pollUrl = this.#onOurOrigin(reply.poll_url)
+    this.#pollIntervalMs = clampInterval(reply.poll_interval_seconds) * 1000
+    if (reply.agent_id !== id) this.state.update({ agent_id: reply.agent_id })
+    log.info('registered', { agent_id: reply.agent_id, poll_url: maskUrl(this.#pollUrl), poll_interval_seconds: this.#pollIntervalMs / 1000, request_id: rid })
+    return after(0)
+  }
+
+  /** The poll URL on CONTROLLER_URL's origin, taking only the path from the controller's answer: a
+   *  controller whose PUBLIC_URL is wrong must not send us (and our key) elsewhere. */
+  #onOurOrigin(pollUrl: string): string {
+    const base = new URL(this.deps.settings.controllerUrl)
+    const given = new URL(pollUrl)
+    if (given.origin !== base.origin)
+      this.deps.log.info('poll_url names another origin; polling on CONTROLLER_URL', { poll_url: maskUrl(pollUrl), controller_url: maskUrl(base.origin) })
+    return `${base.origin}${given.pathname}${given.search}`
+  }
+
+  async #poll(): Promise<Next> {
+    const { settings, log, newId, now } = this.deps
+    const { longPoll, longPollWaitSeconds, requestTimeoutMs } = settings
+    const headers = this.#headers()
+    const tag = this.#refusedEtag ?? this.state.current.etag
+    if (tag) headers['if-none-match'] = tag
+    const pollUrl = this.#pollUrl!
+    const url = longPoll ? `${pollUrl}${pollUrl.includes('?') ? '&' : '?'}wait=${longPollWaitSeconds}` : pollUrl
+    const started = now()
+    const rid = newId()
+    const out = await this.#call(url, { headers }, requestTimeoutMs + (longPoll ? longPollWaitSeconds * 1000 : 0), rid)
+    this.lastPollAt = new Date(now()).toISOString()
+    if (out.kind === 'ok' || out.kind === 'not_modified') {
+      const wanted = Number(out.res.headers.get('x-poll-interval'))
+      if (wanted > 0) this.#pollIntervalMs = clampInterval(wanted) * 1000 // the controller may slow the fleet down
+    }
+    const interval = () => jitter(this.#pollIntervalMs, 0.1, this.deps.random)
+    // Plain polling: every interval. Long-poll: straight back after a change or a held poll; polls
+    // never start closer together than the controller's interval otherwise.
+    const nextPoll = (changed: boolean): Next =>
+      !longPoll ? after(interval()) : changed ? after(0) : after(jitter(Math.max(0, this.#pollIntervalMs - (now() - started)), 0.1, this.deps.random))
+
+    if (out.kind === 'retry' && out.status === undefined) {
+      // No answer at all: after a few, register again (the controller may have moved or been reset).
+      if (++this.#networkFailures >= REREGISTER_AFTER_NETWORK_FAILURES) this.#registered = false
+    } else this.#networkFailures = 0
+
+    switch (out.kind) {
+      case 'not_modified':
+        this.peer.ok()
+        this.lastPollResult = '304 not modified'
+        return nextPoll(false)
+      case 'ok':
+        return this.#received(out.res, rid, nextPoll, interval)
+      case 'rejected':
+        if (out.status === 404 && out.code === 'no_config') {
+          // No config at the controller yet: nothing to do but ask again.
+          this.peer.ok()
+          this.lastPollResult = '404 no config yet'
+          return nextPoll(false)
+        }
+        if (out.status === 404) this.#registered = false // the poll URL is wrong: ask the controller again
+        this.lastPollResult = out.message
+        return after(this.peer.failed(out, 'poll', rid))
+      default:
+        this.lastPollResult = out.message
+        log.debug('poll failed', { request_id: rid, kind: out.kind })
+        return after(this.peer.failed(out, 'poll', rid))
+    }
+  }
+
+  /** A 200: adopt the document if it is news, ignore it if it is older news, and report it (without
+   *  backing off: the controller is there) if we cannot accept it. */
+  async #received(res: Response, rid: string, nextPoll: (changed: boolean) => Next, interval: () => number): Promise<Next> {
+    const { log } = this.deps
+    const doc: unknown = await res.json().catch(() => undefined)
+    const etag = res.headers.get('etag')
+    this.peer.ok()
+    if (!etag || !Value.Check(ConfigDoc, doc)) {
+      const message = `poll: the controller sent a config document this agent cannot accept (${!etag ? 'no ETag' : describe(doc)}); keeping the one it has`
+      if (etag !== this.#refusedEtag) log.error('config document refused', { error: message, request_id: rid })
+      this.#refusedEtag = etag
+      this.lastPollResult = 'refused document'
+      this.peer.error(message)
+      return after(interval())
+    }
+    this.#refusedEtag = null
+    this.lastPollResult = `200 version ${doc.version}`
+    const cur = this.state.current
+    if (etag === cur.etag) return nextPoll(false)
+    if (cur.config && doc.store_id === cur.config.store_id && doc.version < cur.config.version) {
+      // Versions only move forward within a store (a replica behind the others): keep ours, and do
+      // not come straight back for the same answer.
+      log.warn('controller answered an older version; keeping ours', { version: doc.version, ours: cur.config.version, request_id: rid })
+      return nextPoll(false)
+    }
+    if (cur.config && doc.store_id !== cur.config.store_id)
+      log.warn('controller serves another store identity; taking its current version', {
+        store_id: doc.store_id,
+        previous_store_id: cur.config.store_id,
+        version: doc.version,
+        previous_version: cur.config.version,
+        request_id: rid,
+      })
+    this.state.update({ etag, config: doc })
+    log.info('new config from controller', { version: doc.version, url: maskUrl(doc.url), request_id: rid })
+    this.onNewConfig()
+    return nextPoll(true)
+  }
+}
+
+/** Why a document fails the schema, without its content. */
+function describe(doc: unknown): string {
+  const first = Value.Errors(ConfigDoc, doc).First()
+  return first ? `${first.path || 'document'}: ${first.message}` : 'not a document'
+}

@@ -1,0 +1,272 @@
+/** The agent's decision table, in-process: every answer the controller and the worker can give, and
+ *  what the agent does with it. A scripted transport, a fixed clock and fixed randomness (0.5: a jitter
+ *  of zero, half the backoff ceiling) make each decision exact. The spawned end-to-end tests prove the
+ *  wiring; these prove the rules. */
+import { describe, expect, test } from 'bun:test'
+import { createLogger, type ConfigDoc } from '@dcm/shared'
+import { loadSettings } from '../settings'
+import { memoryStateStore, type AgentState } from '../state'
+import { ControllerLoop, REREGISTER_AFTER_NETWORK_FAILURES } from './controller-loop'
+import type { AgentDeps } from './deps'
+import { after, sleep, type Next } from './loop'
+import { Peer } from './peer'
+import { PersistedState } from './persisted'
+import { WorkerLoop } from './worker-loop'
+
+const STORE = 'store-a'
+const doc = (version: number, extra: Partial<ConfigDoc> = {}): ConfigDoc => ({ version, store_id: STORE, url: `http://up.example/v${version}`, updated_at: '2026-01-01T00:00:00.000Z', ...extra })
+const tagOf = (d: ConfigDoc) => `"${d.version}-${d.store_id}"`
+const json = (body: unknown, status = 200, headers: Record<string, string> = {}) => new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json', ...headers } })
+const error = (status: number, code: string, headers: Record<string, string> = {}) => json({ error: code, message: code, request_id: 'r' }, status, headers)
+const networkError = () => new TypeError('connect ECONNREFUSED')
+const timeout = () => new DOMException('The operation timed out.', 'TimeoutError')
+
+// BACKOFF_BASE_MS 100 with randomness 0.5: the first backoff delay is 50 ms. Poll interval 1 s.
+const BACKOFF_1 = 50
+const BACKOFF_MAX = 10_000
+const INTERVAL = 1000
+
+type Answer = Response | Error | ((url: string, init: RequestInit) => Response | Error)
+
+function rig(opts: { state?: AgentState; longPoll?: boolean } = {}) {
+  const settings = loadSettings({
+    CONTROLLER_URL: 'http://ctl.example:8080',
+    CONTROLLER_API_KEY: 'agent-key',
+    WORKER_URL: 'http://worker.example:8082',
+    WORKER_API_KEY: 'worker-key',
+    STATE_FILE: '/nonexistent/state.json',
+    BACKOFF_BASE_MS: '100',
+    BACKOFF_MAX_MS: String(BACKOFF_MAX),
+    LONG_POLL: String(opts.longPoll ?? false),
+  })
+  const lines: Record<string, any>[] = []
+  const log = createLogger({ service: 'agent', level: 'debug', sink: { write: (s) => lines.push(JSON.parse(s)), flush: () => {} } })
+  const calls: { url: string; method: string; headers: Record<string, string>; body?: string }[] = []
+  const answers: Answer[] = []
+  let n = 0
+  const store = memoryStateStore(opts.state ?? null)
+  const deps: AgentDeps = {
+    settings,
+    store,
+    log,
+    transport: async (url, init) => {
+      calls.push({ url, method: init.method ?? 'GET', headers: { ...(init.headers as Record<string, string>) }, body: init.body as string | undefined })
+      const a = answers.shift()
+      if (a === undefined) throw new Error(`no scripted answer for ${url}`)
+      const r = typeof a === 'function' ? a(url, init) : a
+      if (r instanceof Error) throw r
+      return r
+    },
+    now: () => 1_700_000_000_000,
+    random: () => 0.5,
+    newId: () => `rid-${++n}`,
+    hostname: 'box-1',
+  }
+  const abort = new AbortController()
+  const errors: string[] = []
+  const peer = (name: 'controller' | 'worker') => new Peer(name, { baseMs: 100, maxMs: BACKOFF_MAX, random: () => 0.5, now: deps.now, log, onError: (m) => errors.push(m) })
+  const state = new PersistedState(deps, (m) => errors.push(m))
+  const peers = { controller: peer('controller'), worker: peer('worker') }
+  let kicks = 0
+  const controller = new ControllerLoop(deps, state, peers.controller, () => kicks++, abort.signal)
+  const worker = new WorkerLoop(deps, state, peers.worker, () => controller.pollIntervalMs, abort.signal)
+  return {
+    answer: (...a: Answer[]) => answers.push(...a),
+    calls,
+    lines,
+    errors,
+    state,
+    store,
+    peers,
+    controller,
+    worker,
+    kicks: () => kicks,
+    /** Register (answered 201 with a 1 s interval) so that the next step polls. */
+    async registered() {
+      answers.push(json({ agent_id: 'agent-1', poll_url: 'http://ctl.example:8080/config', poll_interval_seconds: INTERVAL / 1000 }, 201))
+      expect(await controller.step()).toEqual(after(0))
+    },
+  }
+}
+
+const holding = (config: ConfigDoc | null, extra: Partial<AgentState> = {}): AgentState => ({ agent_id: 'agent-1', etag: config && tagOf(config), config, worker_version: null, ...extra })
+
+describe('the controller loop: what each poll answer leads to', () => {
+  const v2 = doc(2)
+  type Row = {
+    answer: () => Answer
+    next: Next
+    config: ConfigDoc | null
+    reachable: boolean
+    kicked?: boolean
+    registersNext?: boolean
+    error?: string
+  }
+  const rows: [string, Row][] = [
+    ['304 not modified', { answer: () => new Response(null, { status: 304, headers: { etag: tagOf(doc(1)) } }), next: after(INTERVAL), config: doc(1), reachable: true }],
+    ['200 with the ETag we hold', { answer: () => json(doc(1), 200, { etag: tagOf(doc(1)) }), next: after(INTERVAL), config: doc(1), reachable: true }],
+    ['200 with a newer version', { answer: () => json(v2, 200, { etag: tagOf(v2) }), next: after(INTERVAL), config: v2, reachable: true, kicked: true }],
+    ['200 with an older version of the same store', { answer: () => json(doc(1), 200, { etag: '"1-other-tag"' }), next: after(INTERVAL), config: doc(5), reachable: true }],
+    ['200 with a lower version of another store', { answer: () => json(doc(1, { store_id: 'store-b' }), 200, { etag: '"1-b"' }), next: after(INTERVAL), config: doc(1, { store_id: 'store-b' }), reachable: true, kicked: true }],
+    ['200 with a document it cannot accept', { answer: () => json({ ...v2, url: 'http:/broken' }, 200, { etag: '"2-bad"' }), next: after(INTERVAL), config: doc(1), reachable: true, error: 'cannot accept' }],
+    ['200 without an ETag', { answer: () => json(v2), next: after(INTERVAL), config: doc(1), reachable: true, error: 'no ETag' }],
+    ['404 no_config', { answer: () => error(404, 'no_config'), next: after(INTERVAL), config: doc(1), reachable: true }],
+    ['another 404 (a wrong poll URL)', { answer: () => error(404, 'not_found'), next: after(BACKOFF_1), config: doc(1), reachable: true, registersNext: true, error: '404' }],
+    ['401 (a refused key)', { answer: () => error(401, 'unauthorized'), next: after(BACKOFF_MAX), config: doc(1), reachable: true, error: '401' }],
+    ['403', { answer: () => error(403, 'forbidden'), next: after(BACKOFF_MAX), config: doc(1), reachable: true, error: '403' }],
+    ['429 with Retry-After: 3', { answer: () => error(429, 'slow_down', { 'retry-after': '3' }), next: after(3000), config: doc(1), reachable: true, error: '429' }],
+    ['503', { answer: () => error(503, 'store_unavailable'), next: after(BACKOFF_1), config: doc(1), reachable: true, error: '503' }],
+    ['a network error', { answer: networkError, next: after(BACKOFF_1), config: doc(1), reachable: false, error: 'ECONNREFUSED' }],
+    ['a timeout', { answer: timeout, next: after(BACKOFF_1), config: doc(1), reachable: false, error: 'no answer within' }],
+  ]
+  test.each(rows)('%s', async (name, row) => {
+    const start = name.includes('older') ? doc(5) : doc(1)
+    const r = rig({ state: holding(start) })
+    await r.registered()
+    r.answer(row.answer())
+    expect(await r.controller.step()).toEqual(row.next)
+    expect(r.state.current.config).toEqual(row.config)
+    expect(r.peers.controller.reachable).toBe(row.reachable)
+    expect(r.kicks()).toBe(row.kicked ? 1 : 0)
+    if (row.error) expect(r.peers.controller.lastError ?? '').toContain(row.error)
+    else expect(r.peers.controller.lastError).toBeNull()
+    // What the next step does: register again, or poll.
+    r.answer(json({ agent_id: 'agent-1', poll_url: 'http://ctl.example:8080/config', poll_interval_seconds: 1 }, 200), new Response(null, { status: 304 }))
+    await r.controller.step()
+    expect(r.calls.at(-1)!.url.endsWith('/register')).toBe(row.registersNext ?? false)
+  })
+
+  test('a document it cannot accept is polled for with its tag, so the controller holds until the next one', async () => {
+    const r = rig({ state: holding(doc(1)), longPoll: true })
+    await r.registered()
+    r.answer(json({ ...v2, url: ' http://leading-space.example/' }, 200, { etag: '"2-bad"' }))
+    await r.controller.step()
+    r.answer(new Response(null, { status: 304 }))
+    await r.controller.step()
+    expect(r.calls.at(-1)!.headers['if-none-match']).toBe('"2-bad"')
+    expect(r.lines.filter((l) => l.msg === 'config document refused')).toHaveLength(1)
+  })
+
+  test('long-poll: straight back after a change', async () => {
+    const r = rig({ state: holding(doc(1)), longPoll: true })
+    await r.registered()
+    r.answer(json(v2, 200, { etag: tagOf(v2) }))
+    expect(await r.controller.step()).toEqual(after(0))
+    expect(r.calls.at(-1)!.url).toBe('http://ctl.example:8080/config?wait=30')
+  })
+
+  test(`after ${REREGISTER_AFTER_NETWORK_FAILURES} polls without any answer it registers again`, async () => {
+    const r = rig({ state: holding(doc(1)) })
+    await r.registered()
+    for (let i = 0; i < REREGISTER_AFTER_NETWORK_FAILURES; i++) {
+      r.answer(networkError())
+      await r.controller.step()
+      expect(r.calls.at(-1)!.url.endsWith('/config')).toBe(true)
+    }
+    r.answer(json({ agent_id: 'agent-1', poll_url: 'http://ctl.example:8080/config', poll_interval_seconds: 1 }, 200))
+    await r.controller.step()
+    expect(r.calls.at(-1)!.url).toBe('http://ctl.example:8080/register')
+  })
+
+  test('an interval the controller asks for is kept within 0.1 s to 1 h', async () => {
+    const r = rig({ state: holding(doc(1)) })
+    await r.registered()
+    r.answer(new Response(null, { status: 304, headers: { 'x-poll-interval': '0.0001' } }))
+    expect(await r.controller.step()).toEqual(after(100))
+    r.answer(new Response(null, { status: 304, headers: { 'x-poll-interval': '3000000000' } }))
+    expect(await r.controller.step()).toEqual(after(3_600_000))
+  })
+})
+
+describe('the controller loop: registration', () => {
+  test('polls on CONTROLLER_URL’s origin whatever origin poll_url names, with the key only there', async () => {
+    const r = rig()
+    r.answer(json({ agent_id: 'agent-9', poll_url: 'http://localhost:9999/config', poll_interval_seconds: 5 }, 201))
+    expect(await r.controller.step()).toEqual(after(0))
+    expect(r.state.current.agent_id).toBe('agent-9')
+    r.answer(error(404, 'no_config'))
+    await r.controller.step()
+    expect(r.calls.map((c) => c.url)).toEqual(['http://ctl.example:8080/register', 'http://ctl.example:8080/config'])
+    expect(r.calls[1]!.headers).toMatchObject({ authorization: 'Bearer agent-key', 'x-agent-id': 'agent-9' })
+  })
+
+  test.each([
+    ['a reply that does not validate', () => json({ agent_id: '' }, 201), BACKOFF_1],
+    ['401', () => error(401, 'unauthorized'), BACKOFF_MAX],
+    ['503', () => error(503, 'store_unavailable'), BACKOFF_1],
+    ['a network error', networkError, BACKOFF_1],
+  ] as const)('%s: it waits and registers again', async (_, answer, wait) => {
+    const r = rig()
+    r.answer(answer())
+    expect(await r.controller.step()).toEqual(after(wait))
+    r.answer(json({ agent_id: 'agent-1', poll_url: 'http://ctl.example:8080/config', poll_interval_seconds: 1 }, 201))
+    await r.controller.step()
+    expect(r.calls.map((c) => c.url)).toEqual(['http://ctl.example:8080/register', 'http://ctl.example:8080/register'])
+  })
+
+  test('a known agent presents its id', async () => {
+    const r = rig({ state: holding(null, { agent_id: 'kept-id' }) })
+    r.answer(json({ agent_id: 'kept-id', poll_url: 'http://ctl.example:8080/config', poll_interval_seconds: 1 }, 200))
+    await r.controller.step()
+    expect(JSON.parse(r.calls[0]!.body!)).toEqual({ agent_id: 'kept-id', hostname: 'box-1', worker_url: 'http://worker.example:8082' })
+  })
+})
+
+describe('the worker loop: what each worker answer leads to', () => {
+  const state = (version: number | null, store = STORE) => json({ version, store_id: version === null ? null : store, url: null, applied_at: null })
+
+  test('no config yet: it sleeps until kicked', async () => {
+    const r = rig()
+    expect(await r.worker.step()).toEqual(sleep)
+    expect(r.calls).toEqual([])
+  })
+
+  type Row = { answers: () => Answer[]; next: Next; pushed: boolean; confirmed: number | null; reachable: boolean }
+  const rows: [string, Row][] = [
+    ['the worker holds our version', { answers: () => [state(1)], next: after(INTERVAL), pushed: false, confirmed: 1, reachable: true }],
+    ['the worker is empty; the push is applied', { answers: () => [state(null), json({ applied: true })], next: after(INTERVAL), pushed: true, confirmed: 1, reachable: true }],
+    ['the worker holds our number from another store', { answers: () => [state(1, 'store-b'), json({ applied: true })], next: after(INTERVAL), pushed: true, confirmed: 1, reachable: true }],
+    ['the push is refused with 409', { answers: () => [state(5), error(409, 'stale_version')], next: after(INTERVAL), pushed: true, confirmed: null, reachable: true }],
+    ['the push is refused with 422', { answers: () => [state(null), error(422, 'validation_failed')], next: after(INTERVAL), pushed: true, confirmed: null, reachable: true }],
+    ['the push meets a refused key', { answers: () => [state(null), error(401, 'unauthorized')], next: after(BACKOFF_MAX), pushed: true, confirmed: null, reachable: true }],
+    ['the push gets 503', { answers: () => [state(null), error(503, 'busy')], next: after(BACKOFF_1), pushed: true, confirmed: null, reachable: true }],
+    ['the push meets a network error', { answers: () => [state(null), networkError()], next: after(BACKOFF_1), pushed: true, confirmed: null, reachable: false }],
+    ['the probe meets a network error', { answers: () => [networkError()], next: after(BACKOFF_1), pushed: false, confirmed: null, reachable: false }],
+  ]
+  test.each(rows)('%s', async (_, row) => {
+    const r = rig({ state: holding(doc(1)) })
+    await r.registered()
+    r.answer(...row.answers())
+    expect(await r.worker.step()).toEqual(row.next)
+    const pushes = r.calls.filter((c) => c.method === 'POST' && c.url === 'http://worker.example:8082/config')
+    expect(pushes.length).toBe(row.pushed ? 1 : 0)
+    if (row.pushed) expect(JSON.parse(pushes[0]!.body!)).toEqual(doc(1))
+    expect(r.state.current.worker_version).toBe(row.confirmed)
+    expect(r.peers.worker.reachable).toBe(row.reachable)
+  })
+
+  test('a refused document is not sent again until the version or the worker changes', async () => {
+    const r = rig({ state: holding(doc(1)) })
+    await r.registered()
+    r.answer(state(5), error(409, 'stale_version'))
+    await r.worker.step()
+    r.answer(state(5))
+    expect(await r.worker.step()).toEqual(after(INTERVAL))
+    r.answer(state(6), json({ applied: true }))
+    await r.worker.step()
+    expect(r.calls.filter((c) => c.method === 'POST' && c.url.startsWith('http://worker')).length).toBe(2)
+  })
+
+  test('a worker that stays unreachable is asked again within one poll interval, however long the outage', async () => {
+    const r = rig({ state: holding(doc(1)) })
+    await r.registered()
+    const waits: number[] = []
+    for (let i = 0; i < 12; i++) {
+      r.answer(networkError())
+      const next = await r.worker.step()
+      waits.push(next.kind === 'after' ? next.ms : Infinity)
+    }
+    expect(Math.max(...waits)).toBe(INTERVAL)
+    expect(waits[0]).toBe(BACKOFF_1)
+  })
+})

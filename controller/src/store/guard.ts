@@ -1,0 +1,38 @@
+import { Unavailable, type Logger } from '@dcm/shared'
+import { ANSWER_DEADLINE_MS } from './deadlines'
+
+/** Run a store call with a deadline; any failure becomes a 503 the caller can act on. The call gets a
+ *  signal that aborts at the deadline, so a store can cancel its work rather than leave it running.
+ *  The driver's own message (host names, user names) goes to the log, not to the answer. */
+export async function guard<T>(
+  call: (signal: AbortSignal) => Promise<T>,
+  what: 'read' | 'write',
+  logger: Logger,
+  requestId?: string,
+  deadlineMs = ANSWER_DEADLINE_MS,
+): Promise<T> {
+  const abort = new AbortController()
+  let timer: Timer | undefined
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      abort.abort()
+      reject(new Error(`store did not answer within ${deadlineMs} ms`))
+    }, deadlineMs)
+  })
+  try {
+    return await Promise.race([call(abort.signal), timeout])
+  } catch (e) {
+    if (e instanceof Unavailable) throw e
+    logger.warn('config store call failed', { what, error: e as Error, request_id: requestId })
+    throw unavailable(what)
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+export const unavailable = (what: 'read' | 'write') =>
+  new Unavailable(
+    what === 'write' ? 'the config store is unavailable; the change was not stored, retry it' : 'the config store is unavailable',
+    'store_unavailable',
+    1,
+  )
