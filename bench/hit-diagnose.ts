@@ -60,7 +60,7 @@ export async function diagnoseHit(o: { connections: number; nginx: Target; upstr
       'worker',
       (bunArgs) => startService('worker', { LOG_LEVEL: 'info', AGENT_API_KEY: KEYS.worker }, { label: 'worker-profiled', bunArgs }),
       async (w) => {
-        const doc = { version: 1, url: o.upstream, updated_at: new Date().toISOString() }
+        const doc = { version: 1, store_id: 'bench', url: o.upstream, updated_at: new Date().toISOString() }
         const res = await call(`${w.url}/config`, { method: 'POST', key: KEYS.worker, json: doc })
         if (res.status !== 200) throw new Error(`worker POST /config answered ${res.status}`)
         return { url: `${w.url}/hit` }

@@ -15,7 +15,7 @@ export const HIT_DEFAULTS: HitOptions = { rounds: 10, seconds: 10, warmupSeconds
 
 async function startWorker(level: 'info' | 'warn', upstreamUrl: string) {
   const w = await startService('worker', { LOG_LEVEL: level, AGENT_API_KEY: KEYS.worker }, { label: `worker-${level}` })
-  const doc = { version: 1, url: upstreamUrl, updated_at: new Date().toISOString() }
+  const doc = { version: 1, store_id: 'bench', url: upstreamUrl, updated_at: new Date().toISOString() }
   const r = await call(`${w.url}/config`, { method: 'POST', key: KEYS.worker, json: doc })
   if (r.status !== 200) throw new Error(`worker POST /config answered ${r.status}: ${JSON.stringify(r.body)}`)
   return w

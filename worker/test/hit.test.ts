@@ -227,13 +227,16 @@ describe('worker /hit under callers who go away and upstreams that misbehave', (
     expect(errorOf(await hit(a))).toEqual({ status: 508, error: 'loop_detected' })
   })
 
-  test('an upstream that breaks off mid-body: one JSON log line with the request id, counted as an upstream failure', async () => {
+  test.each([
+    ['with a Content-Length (read whole): a clean 502', 'Content-Length: 100\r\n\r\npartial', 502],
+    ['streamed (chunked): the response is cut', 'Transfer-Encoding: chunked\r\n\r\n7\r\npartial\r\n', 200],
+  ] as const)('an upstream that breaks off mid-body %s; one JSON log line with the request id; an upstream failure', async (_, rest, status) => {
     const raw = Bun.listen({
       hostname: '127.0.0.1',
       port: 0,
       socket: {
         data(s) {
-          s.write('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 100\r\n\r\npartial')
+          s.write(`HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n${rest}`)
           setTimeout(() => s.terminate(), 50)
         },
       },
@@ -242,12 +245,19 @@ describe('worker /hit under callers who go away and upstreams that misbehave', (
     const w = await spawnService('worker', { env })
     await apply(w, doc(1, `http://127.0.0.1:${raw.port}/`))
     const res = await fetch(`${w.url}/hit`, { headers: { 'x-request-id': 'broken-1' } })
-    expect(res.status).toBe(200)
-    expect(await res.text().then(() => 'complete', () => 'cut')).toBe('cut')
+    expect(res.status).toBe(status)
+    const read = await res.text().then(
+      (text) => ({ complete: true, text }),
+      () => ({ complete: false, text: null }),
+    )
+    // Never a body that looks complete but is not.
+    if (status === 502) expect(JSON.parse(read.text!)).toMatchObject({ error: 'upstream_broke_off', request_id: 'broken-1' })
+    else expect(read).toEqual({ complete: false, text: null })
     const line = await waitFor('the log line', () => w.logs().find((l) => l.msg === 'upstream body broke off'))
     expect(line).toMatchObject({ level: 'warn', request_id: 'broken-1', status: 200 })
     expect((await state(w)).hits).toEqual({ version: 1, total: 1, by_class: { '2xx': 0, '3xx': 0, '4xx': 0, '5xx': 0, upstream_failure: 1 } })
     // Nothing but JSON lines: no stack dump from the runtime.
     expect(w.output().split('\n').filter((l) => l.trim() && !l.startsWith('{'))).toEqual([])
   })
+
 })
