@@ -1,7 +1,7 @@
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { call, freePort, spawnService, upstreamStub, waitFor, type Service } from './harness'
+import { call, freePort, spawnService, tcpProxy, upstreamStub, waitFor, type Service } from './harness'
 
 export const KEYS = { agent: 'ctl-agent-key', admin: 'ctl-admin-key', worker: 'worker-key' }
 
@@ -59,4 +59,13 @@ export async function stackAtVersion1(opts: Parameters<typeof startStack>[0] = {
   await setConfig(s, { url: s.upstream.url })
   await waitWorkerVersion(s.worker, 1)
   return s
+}
+
+/** A database URL that reaches `db` through a TCP proxy the test can cut, restore, stall and resume. */
+export async function behindProxy(db: string) {
+  const pg = new URL(db)
+  const proxy = await tcpProxy({ host: pg.hostname, port: Number(pg.port || 5432) })
+  const url = new URL(db)
+  url.host = `127.0.0.1:${proxy.port}`
+  return { proxy, url: url.toString() }
 }

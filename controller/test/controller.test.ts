@@ -2,7 +2,8 @@ import { describe, expect, test } from 'bun:test'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { call, spawnService, tcpProxy, testDatabase, waitFor } from '../../test/harness'
+import { call, spawnService, testDatabase, waitFor } from '../../test/harness'
+import { behindProxy } from '../../test/stack'
 
 const AGENT = 'agent-key-1'
 const ADMIN = 'admin-key-1'
@@ -210,11 +211,8 @@ describe('controller start-up and shutdown', () => {
 
 describe.skipIf(!pgUrl)('controller when PostgreSQL becomes unreachable', () => {
   test('reads keep serving the snapshot, writes and /readyz answer 503, and writes work again once it is back', async () => {
-    const pg = new URL(pgUrl!)
-    const proxy = await tcpProxy({ host: pg.hostname, port: Number(pg.port || 5432) })
-    const viaProxy = new URL(pgUrl!)
-    viaProxy.host = `127.0.0.1:${proxy.port}`
-    const c = await spawnService('controller', { env: { ...keys, DATABASE_URL: viaProxy.toString() } })
+    const { proxy, url: viaProxy } = await behindProxy(pgUrl!)
+    const c = await spawnService('controller', { env: { ...keys, DATABASE_URL: viaProxy } })
     const put = await call(`${c.url}/config`, { method: 'POST', key: ADMIN, json: { url: 'http://before.example/' } })
     const version = put.body.version
 

@@ -2,8 +2,8 @@ import { describe, expect, test } from 'bun:test'
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { call, freePort, spawnService, tcpProxy, testDatabase, upstreamStub, waitFor, type Service } from '../../test/harness'
-import { agentEnv, agentState, controllerEnv, KEYS, waitWorkerVersion } from '../../test/stack'
+import { call, freePort, spawnService, testDatabase, upstreamStub, waitFor, type Service } from '../../test/harness'
+import { agentEnv, agentState, behindProxy, controllerEnv, KEYS, waitWorkerVersion } from '../../test/stack'
 
 const sqlite = () => ({ SQLITE_PATH: join(mkdtempSync(join(tmpdir(), 'dcm-lp-')), 'c.sqlite') })
 const put = (c: Service, url: string) => call(`${c.url}/config`, { method: 'POST', key: KEYS.admin, json: { url } })
@@ -106,14 +106,11 @@ describe.skipIf(!pgUrl)('replicated controllers on one PostgreSQL database', () 
 
   test('a replica that loses its database keeps serving its snapshot and catches up by itself', async () => {
     const db = (await testDatabase())!
-    const pg = new URL(db)
-    const proxy = await tcpProxy({ host: pg.hostname, port: Number(pg.port || 5432) })
-    const viaProxy = new URL(db)
-    viaProxy.host = `127.0.0.1:${proxy.port}`
+    const { proxy, url: viaProxy } = await behindProxy(db!)
     const [pa, pb] = [await freePort(), await freePort()]
     const a = await spawnService('controller', { port: pa, env: controllerEnv(pa, { DATABASE_URL: db }) })
     // No periodic refresh: only the LISTEN connection's own reconnect can bring B up to date.
-    const b = await spawnService('controller', { port: pb, env: controllerEnv(pb, { DATABASE_URL: viaProxy.toString(), REFRESH_SECONDS: '3600' }) })
+    const b = await spawnService('controller', { port: pb, env: controllerEnv(pb, { DATABASE_URL: viaProxy, REFRESH_SECONDS: '3600' }) })
     await put(a, 'http://one.example/')
     await waitFor('B to learn version 1', async () => (await call(`${b.url}/config`, { key: KEYS.agent })).body?.version === 1)
 

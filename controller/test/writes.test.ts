@@ -3,8 +3,8 @@
  *  from another session). */
 import { describe, expect, test } from 'bun:test'
 import postgres from 'postgres'
-import { call, freePort, onCleanup, spawnService, tcpProxy, testDatabase, waitFor } from '../../test/harness'
-import { controllerEnv, KEYS } from '../../test/stack'
+import { call, freePort, onCleanup, spawnService, testDatabase, waitFor } from '../../test/harness'
+import { behindProxy, controllerEnv, KEYS } from '../../test/stack'
 
 const pgUrl = await testDatabase()
 const write = (url: string, target: string) => call(`${url}/config`, { method: 'POST', key: KEYS.admin, json: { url: target } })
@@ -57,11 +57,8 @@ describe.skipIf(!pgUrl)('writes answered 503 are never stored (PostgreSQL)', () 
 
   test('a write held up in the network reaches the database after its 503: refused there, and a newer write through another replica stays current', async () => {
     const db = (await testDatabase())!
-    const pg = new URL(db)
-    const proxy = await tcpProxy({ host: pg.hostname, port: Number(pg.port || 5432) })
-    const viaProxy = new URL(db)
-    viaProxy.host = `127.0.0.1:${proxy.port}`
-    const a = await controllerOn(viaProxy.toString())
+    const { proxy, url: viaProxy } = await behindProxy(db!)
+    const a = await controllerOn(viaProxy)
     const b = await controllerOn(db)
     expect((await write(a.url, 'http://first.example/')).status).toBe(201)
 

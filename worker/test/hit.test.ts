@@ -1,6 +1,6 @@
 import { describe, expect, setDefaultTimeout, test } from 'bun:test'
 import { call, freePort, onCleanup, spawnService, upstreamStub, waitFor } from '../../test/harness'
-import { apply, chunkedStub, doc, env, errorOf, gate, hit, state } from './kit'
+import { apply, chunkedStub, doc, env, errorOf, gate, hit, holdingUpstream, state } from './kit'
 
 // Each test spawns processes; the conditions inside have their own deadlines (waitFor).
 setDefaultTimeout(30_000)
@@ -152,39 +152,25 @@ describe('worker /hit passes on only what it promises', () => {
 
 describe('worker /hit under callers who go away and upstreams that misbehave', () => {
   test('a caller that goes away cancels its upstream call', async () => {
-    const held = gate()
-    let aborted = 0
-    let received = 0
-    const up = upstreamStub('hanging', async (req) => {
-      received++
-      req.signal.addEventListener('abort', () => aborted++)
-      await held.opened
-      return new Response('late')
-    })
+    const up = holdingUpstream('hanging')
     const w = await spawnService('worker', { env })
     await apply(w, doc(1, up.url, { timeout_ms: 60_000 }))
     const callers = Array.from({ length: 20 }, () => new AbortController())
     const calls = callers.map((c) => fetch(`${w.url}/hit`, { signal: c.signal }).catch(() => null))
-    await waitFor('the upstream to hold every call', () => received === 20)
+    await waitFor('the upstream to hold every call', () => up.received() === 20)
     for (const c of callers) c.abort()
     await Promise.all(calls)
-    await waitFor('every upstream call to be cancelled', () => aborted === 20)
+    await waitFor('every upstream call to be cancelled', () => up.aborted() === 20)
   })
 
   test('after 300 callers gave up on a hanging upstream, a change to a healthy one answers at once', async () => {
-    const held = gate()
-    let received = 0
-    const hanging = upstreamStub('hanging', async () => {
-      received++
-      await held.opened
-      return new Response('late')
-    })
+    const hanging = holdingUpstream('hanging')
     const healthy = upstreamStub('healthy')
     const w = await spawnService('worker', { env: { ...env, MAX_UPSTREAM_CALLS: '1000' } })
     await apply(w, doc(1, hanging.url, { timeout_ms: 60_000 }))
     const callers = Array.from({ length: 300 }, () => new AbortController())
     const calls = callers.map((c) => fetch(`${w.url}/hit`, { signal: c.signal }).catch(() => null))
-    await waitFor('the upstream to hold the calls', () => received >= 250) // the runtime opens at most 256 at once
+    await waitFor('the upstream to hold the calls', () => hanging.received() >= 250) // the runtime opens at most 256 at once
     for (const c of callers) c.abort()
     await Promise.all(calls)
     await apply(w, doc(2, healthy.url, { timeout_ms: 60_000 }))
@@ -192,20 +178,14 @@ describe('worker /hit under callers who go away and upstreams that misbehave', (
   })
 
   test('beyond MAX_UPSTREAM_CALLS a /hit is answered 503 upstream_busy at once, with Retry-After', async () => {
-    const held = gate()
-    let received = 0
-    const up = upstreamStub('slow', async () => {
-      received++
-      await held.opened
-      return new Response('done')
-    })
+    const up = holdingUpstream('slow')
     const w = await spawnService('worker', { env: { ...env, MAX_UPSTREAM_CALLS: '3' } })
     await apply(w, doc(1, up.url, { timeout_ms: 60_000 }))
     const first = Array.from({ length: 3 }, () => hit(w))
-    await waitFor('three calls under way', () => received === 3)
+    await waitFor('three calls under way', () => up.received() === 3)
     const extra = await hit(w)
     expect({ ...errorOf(extra), retry: extra.headers.get('retry-after') }).toEqual({ status: 503, error: 'upstream_busy', retry: '1' })
-    held.open()
+    up.release()
     expect((await Promise.all(first)).map((r) => r.status)).toEqual([200, 200, 200])
     expect((await hit(w)).status).toBe(200)
   })

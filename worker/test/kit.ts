@@ -39,3 +39,18 @@ export function chunkedStub(name: string, first: string, rest: string, until: Pr
     ),
   )
 }
+
+/** An upstream that holds every call until `release()`: counts the calls it received and those whose
+ *  caller (the worker) cancelled them. */
+export function holdingUpstream(name: string) {
+  const held = gate()
+  let received = 0
+  let aborted = 0
+  const stub = upstreamStub(name, async (req) => {
+    received++
+    req.signal.addEventListener('abort', () => aborted++)
+    await held.opened
+    return new Response('done')
+  })
+  return { url: stub.url, received: () => received, aborted: () => aborted, release: held.open }
+}
