@@ -1,7 +1,7 @@
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { call, freePort, spawnService, tcpProxy, upstreamStub, waitFor, type Service } from './harness'
+import { call, freePort, onCleanup, spawnService, tcpProxy, upstreamStub, waitFor, type Service } from './harness'
 
 export const KEYS = { agent: 'ctl-agent-key', admin: 'ctl-admin-key', worker: 'worker-key' }
 
@@ -68,4 +68,18 @@ export async function behindProxy(db: string) {
   const url = new URL(db)
   url.host = `127.0.0.1:${proxy.port}`
   return { proxy, url: url.toString() }
+}
+
+/** A stand-in controller: registers any agent (poll interval `interval` s) and answers its polls with `poll`. */
+export function stubController(poll: (req: Request) => Response, interval = 0.1) {
+  const server = Bun.serve({
+    port: 0,
+    hostname: '127.0.0.1',
+    fetch(req, srv): Response {
+      if (new URL(req.url).pathname === '/register') return Response.json({ agent_id: 'stub-agent', poll_url: `http://127.0.0.1:${srv.port}/config`, poll_interval_seconds: interval }, { status: 201 })
+      return poll(req)
+    },
+  })
+  onCleanup(() => server.stop(true))
+  return { url: `http://127.0.0.1:${server.port}` }
 }

@@ -2,7 +2,7 @@ import { describe, expect, test } from 'bun:test'
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { call, freePort, onCleanup, spawnService, upstreamStub, waitFor } from '../../test/harness'
-import { agentEnv, agentState, hitBody, KEYS, setConfig, stackAtVersion1, startStack, waitWorkerVersion, workerState } from '../../test/stack'
+import { agentEnv, agentState, hitBody, KEYS, setConfig, stackAtVersion1, startStack, stubController, waitWorkerVersion, workerState } from '../../test/stack'
 
 describe('config flows end to end', () => {
   test('a config set on the controller reaches /hit, and so does the next change', async () => {
@@ -196,25 +196,18 @@ describe('faults', () => {
 
   test('against a controller that always answers 503 the attempts thin out', async () => {
     const times: number[] = []
-    const stub = Bun.serve({
-      port: 0,
-      hostname: '127.0.0.1',
-      fetch(req, server): Response {
-        const path = new URL(req.url).pathname
-        if (path === '/register') return Response.json({ agent_id: 'stub-agent', poll_url: `http://127.0.0.1:${server.port}/config`, poll_interval_seconds: 0.02 }, { status: 201 })
-        times.push(performance.now())
-        return Response.json({ error: 'down', message: 'always failing', request_id: 'x' }, { status: 503 })
-      },
+    const stub = stubController(() => {
+      times.push(performance.now())
+      return Response.json({ error: 'down', message: 'always failing', request_id: 'x' }, { status: 503 })
     })
-    onCleanup(() => stub.stop(true))
     const worker = await spawnService('worker', { env: { AGENT_API_KEY: KEYS.worker } })
-    await spawnService('agent', { env: agentEnv(`http://127.0.0.1:${stub.port}`, worker.url, { BACKOFF_BASE_MS: '40', BACKOFF_MAX_MS: '1280', LONG_POLL: 'false' }) })
+    await spawnService('agent', { env: agentEnv(stub.url, worker.url, { BACKOFF_BASE_MS: '40', BACKOFF_MAX_MS: '1280', LONG_POLL: 'false' }) })
     await waitFor('ten failed polls', () => times.length >= 10, 60_000)
-    // Following the 20 ms poll interval, 9 gaps would take about 180 ms; backoff with a doubling
+    // Following the 0.1 s poll interval, the last 3 gaps would take about 300 ms; backoff with a doubling
     // ceiling (capped at 1280 ms) makes the later gaps far longer than the early ones.
     const { early, late } = firstAndLastGaps(times)
     expect(late).toBeGreaterThan(early)
-    expect(late).toBeGreaterThan(3 * 20)
+    expect(late).toBeGreaterThan(3 * 100)
   })
 })
 

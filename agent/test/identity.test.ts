@@ -2,8 +2,8 @@
  *  reset, through a controller whose PUBLIC_URL is wrong, and past a document they cannot accept. */
 import { describe, expect, test } from 'bun:test'
 import { rmSync } from 'node:fs'
-import { call, onCleanup, spawnService, upstreamStub, waitFor } from '../../test/harness'
-import { agentEnv, agentState, hitBody, KEYS, setConfig, stackAtVersion1, startStack, workerState } from '../../test/stack'
+import { call, spawnService, upstreamStub, waitFor } from '../../test/harness'
+import { agentEnv, agentState, hitBody, KEYS, setConfig, stackAtVersion1, startStack, stubController, workerState } from '../../test/stack'
 
 describe('store identity', () => {
   test('after a database reset the fleet takes the new store’s version 1, and a restarted worker gets it too', async () => {
@@ -49,21 +49,14 @@ describe('a document the agent cannot accept', () => {
     let polls = 0
     let tag = '"1-bad"'
     let body = JSON.stringify({ version: 1, store_id: 's1', url: 'http:/missing-slash.example/', updated_at: '2026-01-01T00:00:00.000Z' })
-    const stub = Bun.serve({
-      port: 0,
-      hostname: '127.0.0.1',
-      fetch(req, server): Response {
-        const path = new URL(req.url).pathname
-        if (path === '/register') return Response.json({ agent_id: 'a-1', poll_url: `http://127.0.0.1:${server.port}/config`, poll_interval_seconds: 0.1 }, { status: 201 })
-        polls++
-        if (req.headers.get('if-none-match') === tag) return new Response(null, { status: 304 })
-        return new Response(body, { headers: { etag: tag, 'content-type': 'application/json' } })
-      },
+    const stub = stubController((req) => {
+      polls++
+      if (req.headers.get('if-none-match') === tag) return new Response(null, { status: 304 })
+      return new Response(body, { headers: { etag: tag, 'content-type': 'application/json' } })
     })
-    onCleanup(() => stub.stop(true))
     const up = upstreamStub('fixed')
     const worker = await spawnService('worker', { env: { AGENT_API_KEY: KEYS.worker } })
-    const agent = await spawnService('agent', { env: agentEnv(`http://127.0.0.1:${stub.port}`, worker.url, { LONG_POLL: 'false' }) })
+    const agent = await spawnService('agent', { env: agentEnv(stub.url, worker.url, { LONG_POLL: 'false' }) })
     const st = await waitFor('the refusal reported', async () => {
       const a = await agentState(agent)
       return a.last_poll_result === 'refused document' ? a : null
