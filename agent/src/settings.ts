@@ -1,5 +1,6 @@
 import { t } from 'elysia'
-import { CommonEnv, HttpUrl, Int, parseSettings, portSetting, requireKeys, SettingsError } from '@dcm/shared'
+import { CommonEnv, HttpUrl, Int, isProduction, parseSettings, portSetting, requireKeys, SettingsError } from '@dcm/shared'
+import { FAIL_POINTS, type FailPoint } from './state/file'
 
 const HOUR_MS = 3_600_000
 
@@ -17,6 +18,7 @@ const Env = t.Object({
   LONG_POLL: t.Boolean({ default: true, description: 'hold polls open at the controller (true) or poll on an interval (false)' }),
   LONG_POLL_WAIT_SECONDS: t.Number({ exclusiveMinimum: 0, maximum: 60, default: 30, description: 'how long the controller may hold a poll' }),
   REQUEST_TIMEOUT_MS: Int({ minimum: 100, maximum: 600_000, default: 10000, description: 'timeout of each request (beyond a long-poll hold)' }),
+  TEST_FAIL_POINTS: t.Optional(t.String({ pattern: '^[a-z*-]+=(0|1|0\\.\\d+)(,[a-z*-]+=(0|1|0\\.\\d+))*$', description: 'tests only: point=probability,… where a state-file save kills the process (refused in production)' })),
 })
 
 export type Settings = ReturnType<typeof loadSettings>
@@ -30,6 +32,8 @@ const single = (name: string, keys: string[]) => {
 export function loadSettings(env: Record<string, string | undefined> = process.env) {
   const s = parseSettings(Env, env)
   if (s.BACKOFF_MAX_MS < s.BACKOFF_BASE_MS) throw new SettingsError(['BACKOFF_MAX_MS must not be smaller than BACKOFF_BASE_MS'])
+  if (s.TEST_FAIL_POINTS && isProduction(env)) throw new SettingsError(['TEST_FAIL_POINTS is for tests; it is refused when NODE_ENV=production'])
+  const failPoints = parseFailPoints(s.TEST_FAIL_POINTS)
   return Object.freeze({
     port: s.PORT,
     logLevel: s.LOG_LEVEL,
@@ -44,5 +48,17 @@ export function loadSettings(env: Record<string, string | undefined> = process.e
     longPoll: s.LONG_POLL,
     longPollWaitSeconds: s.LONG_POLL_WAIT_SECONDS,
     requestTimeoutMs: s.REQUEST_TIMEOUT_MS,
+    failPoints,
   })
+}
+
+/** `after-rename=1,*=0.1` → the probability of dying at each point (`*`: every point). */
+function parseFailPoints(text: string | undefined): Partial<Record<FailPoint, number>> {
+  const out: Partial<Record<FailPoint, number>> = {}
+  for (const part of text ? text.split(',') : []) {
+    const [name, p] = part.split('=') as [string, string]
+    if (name !== '*' && !(FAIL_POINTS as readonly string[]).includes(name)) throw new SettingsError([`TEST_FAIL_POINTS names an unknown point "${name}" (known: ${FAIL_POINTS.join(', ')}, *)`])
+    for (const point of name === '*' ? FAIL_POINTS : [name as FailPoint]) out[point] = Number(p)
+  }
+  return out
 }

@@ -1,8 +1,8 @@
 import { describe, expect, test } from 'bun:test'
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { call, freePort, onCleanup, spawnService, upstreamStub, waitFor } from '../../test/harness'
-import { agentEnv, agentState, hitBody, KEYS, setConfig, stackAtVersion1, startStack, stubController, waitWorkerVersion, workerState } from '../../test/stack'
+import { call, freePort, onCleanup, spawnService, testDatabase, upstreamStub, waitFor } from '../../test/harness'
+import { agentEnv, agentState, behindProxy, hitBody, KEYS, setConfig, stackAtVersion1, startStack, stubController, waitWorkerVersion, workerState } from '../../test/stack'
 
 describe('config flows end to end', () => {
   test('a config set on the controller reaches /hit, and so does the next change', async () => {
@@ -152,6 +152,20 @@ describe('faults', () => {
     expect(statSync(join(base, 'state.json')).mode & 0o777).toBe(0o600)
   })
 
+  test('a state that could not be saved is saved on shutdown, once the folder takes it', async () => {
+    const s = await startStack()
+    const base = join(s.agent.env.STATE_FILE!, '..', 'late')
+    writeFileSync(base, 'not a folder')
+    // No retry before shutdown: only the final save can write the file.
+    const agent = await s.agent.restart({ STATE_FILE: join(base, 'state.json'), FILE_RETRY_MS: '3600000' })
+    await setConfig(s, { url: s.upstream.url })
+    await waitFor('the failed save reported', async () => (await agentState(agent)).state_file.ok === false)
+    rmSync(base)
+    mkdirSync(base)
+    expect(await agent.stop('SIGTERM')).toBe(0)
+    expect(JSON.parse(readFileSync(join(base, 'state.json'), 'utf8')).state.config).toMatchObject({ version: 1, url: s.upstream.url })
+  })
+
   test('wrong keys give clear errors on both sides', async () => {
     const s = await startStack({ agent: { CONTROLLER_API_KEY: 'wrong-controller-key' } })
     const st = await waitFor('agent to report the refused key', async () => {
@@ -176,17 +190,10 @@ describe('faults', () => {
 
   test('a document the worker rejects is not re-sent in a loop', async () => {
     const s = await stackAtVersion1()
-    // Move the worker ahead of the controller within the same store (as a replica far behind would).
-    const { store_id } = await workerState(s.worker)
-    await call(`${s.worker.url}/config`, {
-      method: 'POST',
-      key: KEYS.worker,
-      json: { version: 5, store_id, url: s.upstream.url, updated_at: new Date().toISOString() },
-    })
-    const b = upstreamStub('upstream-b')
-    await setConfig(s, { url: b.url }) // version 2 < 5: the worker answers 409
+    // A URL that points at the worker itself: the controller stores it, the worker refuses it (422).
+    await setConfig(s, { url: `${s.worker.url}/hit` })
     await waitFor('rejection reported', async () => (await agentState(s.agent)).worker.last_error?.includes('refused version 2'))
-    const pushes = () => s.worker.logs().filter((l) => l.msg === 'request' && l.method === 'POST' && l.path === '/config' && l.status === 409).length
+    const pushes = () => s.worker.logs().filter((l) => l.msg === 'request' && l.method === 'POST' && l.path === '/config' && l.status === 422).length
     // Several worker checks later there is still exactly one rejected push.
     const checks = () => s.worker.logs().filter((l) => l.path === '/state').length
     const seen = checks()
@@ -208,6 +215,28 @@ describe('faults', () => {
     const { early, late } = firstAndLastGaps(times)
     expect(late).toBeGreaterThan(early)
     expect(late).toBeGreaterThan(3 * 100)
+  })
+})
+
+describe.skipIf(!process.env.TEST_DATABASE_URL)('the controller’s database down', () => {
+  test('a new agent cannot register (503, it retries), registered agents keep polling, and the new one registers once it is back', async () => {
+    const db = (await testDatabase())!
+    const { proxy, url } = await behindProxy(db)
+    const s = await startStack({ controller: { DATABASE_URL: url }, agent: { LONG_POLL_WAIT_SECONDS: '0.5' } })
+    await setConfig(s, { url: s.upstream.url })
+    await waitWorkerVersion(s.worker, 1)
+    proxy.cut()
+    const worker = await spawnService('worker', { env: { AGENT_API_KEY: KEYS.worker } })
+    const late = await spawnService('agent', { env: agentEnv(s.controller.url, worker.url) })
+    await waitFor('the registration refused with 503', async () => (await agentState(late)).controller.last_error?.includes('503'))
+    expect((await agentState(late)).agent_id).toBeNull()
+    // The agent registered before the outage keeps being answered from the snapshot.
+    const seen = (await agentState(s.agent)).last_poll_at
+    await waitFor('a later poll of the registered agent', async () => (await agentState(s.agent)).last_poll_at !== seen)
+    expect((await agentState(s.agent)).controller.reachable).toBe(true)
+    proxy.restore()
+    await waitWorkerVersion(worker, 1)
+    expect((await agentState(late)).agent_id).not.toBeNull()
   })
 })
 

@@ -2,7 +2,8 @@
  *  reset, through a controller whose PUBLIC_URL is wrong, and past a document they cannot accept. */
 import { describe, expect, test } from 'bun:test'
 import { rmSync } from 'node:fs'
-import { call, spawnService, upstreamStub, waitFor } from '../../test/harness'
+import postgres from 'postgres'
+import { call, onCleanup, spawnService, testDatabase, upstreamStub, waitFor } from '../../test/harness'
 import { agentEnv, agentState, hitBody, KEYS, setConfig, stackAtVersion1, startStack, stubController, workerState } from '../../test/stack'
 
 describe('store identity', () => {
@@ -32,6 +33,46 @@ describe('store identity', () => {
     const worker = await s.worker.restart()
     await waitFor('the restarted worker refilled with the new store’s config', async () => (await workerState(worker)).store_id === after.store_id)
     expect(await hitBody(worker)).toEqual({ status: 200, body: 'hello from after-reset' })
+  })
+})
+
+describe.skipIf(!process.env.TEST_DATABASE_URL)('a database restored from a backup while a controller runs', () => {
+  test('the controller gives the store a new identity, and the fleet takes the restored version', async () => {
+    const db = (await testDatabase())!
+    const s = await startStack({ controller: { DATABASE_URL: db, REFRESH_SECONDS: '0.5' } })
+    const restored = upstreamStub('restored')
+    await setConfig(s, { url: restored.url })
+    await setConfig(s, { url: `${s.upstream.url}/two` })
+    await setConfig(s, { url: `${s.upstream.url}/three` })
+    await waitFor('version 3 on the worker', async () => (await workerState(s.worker)).version === 3)
+    const before = (await workerState(s.worker)).store_id
+    // What a restore of the backup taken after version 1 leaves: version 1, under the same identity.
+    const sql = postgres(db, { max: 1, onnotice: () => {} })
+    onCleanup(() => sql.end({ timeout: 1 }))
+    await sql`delete from config_versions where version > 1`
+    await sql`update config_head h set version = v.version, url = v.url, timeout_ms = v.timeout_ms, updated_at = v.updated_at from config_versions v where v.version = 1`
+    const after = await waitFor('the worker on the restored store', async () => {
+      const w = await workerState(s.worker)
+      return w.store_id !== before ? w : null
+    }, 30_000)
+    expect(after).toMatchObject({ version: 1, url: restored.url })
+    expect(await hitBody(s.worker)).toEqual({ status: 200, body: 'hello from restored' })
+    expect(s.controller.logs().filter((l) => l.level === 'warn' && l.msg.includes('new store identity'))).toHaveLength(1)
+  })
+})
+
+describe('a worker wedged by a version its store never issued', () => {
+  test('the agent replaces it with the controller’s current config', async () => {
+    const s = await stackAtVersion1()
+    const { store_id } = await workerState(s.worker)
+    // Someone pushes the highest possible version of the real store straight to the worker.
+    await call(`${s.worker.url}/config`, { method: 'POST', key: KEYS.worker, json: { version: 2 ** 31 - 1, store_id, url: 'http://stray.example/', updated_at: new Date().toISOString() } })
+    await waitFor('the controller’s version back on the worker', async () => (await workerState(s.worker)).version === 1)
+    expect(await hitBody(s.worker)).toEqual({ status: 200, body: 'hello from upstream-a' })
+    // The next real change flows as usual.
+    const b = upstreamStub('upstream-b')
+    await setConfig(s, { url: b.url })
+    await waitFor('version 2 on the worker', async () => (await workerState(s.worker)).version === 2)
   })
 })
 

@@ -1,5 +1,5 @@
 import { t } from 'elysia'
-import { BodyEnv, bodySettings, CommonEnv, Int, maskUrl, parseSettings, portSetting, requireKeys, SettingsError } from '@dcm/shared'
+import { BodyEnv, bodySettings, CommonEnv, Int, parseSettings, portSetting, requireKeys, SettingsError } from '@dcm/shared'
 
 const Env = t.Object({
   ...CommonEnv,
@@ -10,7 +10,7 @@ const Env = t.Object({
   AGENT_API_KEY: t.Optional(t.String()),
   ADMIN_API_KEY: t.Optional(t.String()),
   POLL_INTERVAL_SECONDS: t.Number({ minimum: 0.1, maximum: 3600, default: 5, description: 'seconds between agent polls, fractions allowed' }),
-  PUBLIC_URL: t.Optional(t.String({ pattern: '^https?://[^/\\s]', description: 'base URL agents reach this controller at' })),
+  PUBLIC_URL: t.Optional(t.String({ pattern: '^https?://[^/@\\s]+(/\\S*)?$', description: 'base URL agents reach this controller at (no userinfo: it is handed to every agent)' })),
   REFRESH_SECONDS: t.Number({ minimum: 0.5, maximum: 3600, default: 5, description: 'how often the snapshot is re-read from the store (safety net for replicas)' }),
   MAX_HELD_POLLS: Int({ minimum: 1, maximum: 1_000_000, default: 30_000, description: 'long-polls held at once; beyond, a poll is answered at once' }),
 })
@@ -23,7 +23,7 @@ export function loadSettings(env: Record<string, string | undefined> = process.e
   const agentKeys = requireKeys('AGENT_API_KEY', s.AGENT_API_KEY, env)
   const adminKeys = requireKeys('ADMIN_API_KEY', s.ADMIN_API_KEY, env)
   if (agentKeys.some((k) => adminKeys.includes(k))) throw new SettingsError(['AGENT_API_KEY and ADMIN_API_KEY must not share a key'])
-  if (s.DATABASE_URL && !URL.canParse(s.DATABASE_URL)) throw new SettingsError([`DATABASE_URL is not a URL: got ${JSON.stringify(maskUrl(s.DATABASE_URL))}`])
+  if (s.DATABASE_URL && !URL.canParse(s.DATABASE_URL)) throw new SettingsError(['DATABASE_URL is not a URL (not shown: its password could not be masked)'])
   return Object.freeze({
     port: s.PORT,
     logLevel: s.LOG_LEVEL,

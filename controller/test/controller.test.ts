@@ -165,6 +165,9 @@ describe('controller start-up and shutdown', () => {
       [{ ...keys, REFRESH_SECONDS: '0.0001' }, 'REFRESH_SECONDS'],
       [{ ...keys, MAX_HELD_POLLS: '0' }, 'MAX_HELD_POLLS'],
       [{ ...keys, DATABASE_URL: 'postgres://dcm:hunter2secret@db host/x' }, 'DATABASE_URL'],
+      [{ ...keys, DATABASE_URL: 'postgres://dcm:hunter2/secret@db/x' }, 'DATABASE_URL'],
+      [{ ...keys, DATABASE_URL: 'postgres//dcm:hunter2secret@db/x' }, 'DATABASE_URL'],
+      [{ ...keys, PUBLIC_URL: 'http://user:hunter2secret@ctl.example' }, 'PUBLIC_URL'],
       [{ ...keys, PUBLIC_URL: 'ftp://user:hunter2secret@x/' }, 'PUBLIC_URL'],
     ] as [Record<string, string>, string][]) {
       const p = Bun.spawn(['bun', '--no-env-file', 'src/index.ts'], { cwd: join(import.meta.dir, '..'), env: { PATH: process.env.PATH!, ...env }, stdout: 'pipe', stderr: 'pipe' })

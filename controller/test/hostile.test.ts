@@ -63,6 +63,23 @@ describe('bodies', () => {
     expect((await call(`${c.url}/healthz`)).status).toBe(200)
   })
 
+  test('an endless body with a key is cut at the size limit: 413, and the connection closed', async () => {
+    const c = await controller({ BODY_LIMIT_BYTES: '4096' })
+    const s = rawSocket(c.port)
+    await s.write(`POST /register HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${KEYS.agent}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n`)
+    for (let i = 0; i < 20 && !s.closed; i++) await s.write(`400\r\n${'x'.repeat(1024)}\r\n`)
+    await waitFor('413 and a closed connection', () => s.received.startsWith('HTTP/1.1 413') && s.closed)
+  })
+
+  test.each(['development', 'Production'])('with NODE_ENV=%s a refused body costs the same: 422 at once, the value never rendered', async (nodeEnv) => {
+    const strong = { AGENT_API_KEY: 'a-production-agent-key-1', ADMIN_API_KEY: 'a-production-admin-key-1' }
+    const c = await controller({ NODE_ENV: nodeEnv, ...strong })
+    const deep = await call(`${c.url}/register`, { method: 'POST', key: strong.AGENT_API_KEY, body: '['.repeat(30_000) + ']'.repeat(30_000), headers: { 'content-type': 'application/json' } })
+    expect({ status: deep.status, message: deep.body.message }).toEqual({ status: 422, message: 'the request body nests deeper than 32 levels' })
+    const wide = await call(`${c.url}/register`, { method: 'POST', key: strong.AGENT_API_KEY, json: { hostname: 5, pad: 'SECRET'.repeat(1000) } })
+    expect({ status: wide.status, echoed: JSON.stringify(wide.body).includes('SECRET') }).toEqual({ status: 422, echoed: false })
+  })
+
   test('slow bodies without a key are refused at once and their connections closed', async () => {
     const c = await controller()
     const sockets = Array.from({ length: 200 }, () => rawSocket(c.port))
@@ -159,6 +176,23 @@ describe.skipIf(!pgUrl)('bad input is never an outage (PostgreSQL)', () => {
       expect({ labels, status: r.status }).toEqual({ labels, status: 422 })
     }
     expect((await call(`${c.url}/readyz`)).status).toBe(200)
+  })
+})
+
+describe('SQLite shared with another process', () => {
+  test('a write waiting for another process’s lock gives up with 503 instead of hanging, and works once the lock is gone', async () => {
+    const { Database } = await import('bun:sqlite')
+    const env = sqlite()
+    const c = await controller(env)
+    await call(`${c.url}/config`, { method: 'POST', key: KEYS.admin, json: { url: 'http://before.example/' } })
+    const other = new Database(env.SQLITE_PATH)
+    other.exec('begin immediate')
+    const blocked = await call(`${c.url}/config`, { method: 'POST', key: KEYS.admin, json: { url: 'http://blocked.example/' } })
+    expect({ status: blocked.status, error: blocked.body.error }).toEqual({ status: 503, error: 'store_unavailable' })
+    expect((await call(`${c.url}/healthz`)).status).toBe(200)
+    other.exec('rollback')
+    other.close()
+    expect(await call(`${c.url}/config`, { method: 'POST', key: KEYS.admin, json: { url: 'http://after.example/' } })).toMatchObject({ status: 201, body: { version: 2 } })
   })
 })
 

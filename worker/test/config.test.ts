@@ -164,6 +164,17 @@ describe('worker config across store identities', () => {
     expect((await hit(w)).body).toBe('hello from real')
   })
 
+  test('?replace=true applies a lower version of the active store (the agent replacing one its store never issued)', async () => {
+    const real = upstreamStub('real')
+    const w = await spawnService('worker', { env })
+    await apply(w, doc(2 ** 31 - 1, 'http://stray.example/'))
+    expect(errorOf(await apply(w, doc(2, real.url)))).toEqual({ status: 409, error: 'stale_version' })
+    const replaced = await call(`${w.url}/config?replace=true`, { method: 'POST', key: KEY, json: doc(2, real.url) })
+    expect(replaced).toMatchObject({ status: 200, body: { applied: true, version: 2 } })
+    expect((await hit(w)).body).toBe('hello from real')
+    expect(w.logs().some((l) => l.level === 'warn' && l.msg.includes('replaced'))).toBe(true)
+  })
+
   test('a URL pointing at the worker itself is refused', async () => {
     const w = await spawnService('worker', { env })
     for (const url of [`http://127.0.0.1:${w.port}/hit`, `http://localhost:${w.port}/`, `http://[::1]:${w.port}/hit`]) {

@@ -9,6 +9,10 @@ export type Loaded = { state: AgentState | null; from: 'primary' | 'backup' | 'n
 /** What a save could not do without failing: a backup that could not be rotated. */
 export type Saved = { warning?: string }
 
+/** The moments inside a save where a test can make the process die (a crash at the worst time). */
+export const FAIL_POINTS = ['after-temp-write', 'after-temp-fsync', 'after-backup', 'after-rename'] as const
+export type FailPoint = (typeof FAIL_POINTS)[number]
+
 export interface StateStore {
   load(): Loaded
   save(state: AgentState): Saved
@@ -20,7 +24,8 @@ const EXCL = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constan
  *  every byte written, fsync, rename, fsync the folder), mode 0600. Before each new file is installed the
  *  previous good one becomes `<file>.bak` (a hard link: no copy), so the backup is the generation before,
  *  not a mirror of the same bytes. Two fsyncs per save. */
-export function fileStateStore(path: string): StateStore {
+export function fileStateStore(path: string, opts: { failPoint?: (at: FailPoint) => void } = {}): StateStore {
+  const fail = opts.failPoint ?? (() => {})
   const dir = dirname(path)
   const name = basename(path)
   const backup = `${path}.bak`
@@ -48,18 +53,21 @@ export function fileStateStore(path: string): StateStore {
     },
     save(state) {
       mkdirSync(dir, { recursive: true, mode: 0o700 })
-      const tmp = writeTemp(dir, name, encode(state))
+      const tmp = writeTemp(dir, name, encode(state), fail)
       let warning: string | undefined
-      try {
-        // Only a primary that still decodes becomes the backup: a damaged one must not replace a good copy.
-        const prev = read(path)
-        if (prev !== null && 'state' in prev) {
-          const linkTmp = join(dir, `.${name}.${crypto.randomUUID()}.tmp`)
+      // Only a primary that still decodes becomes the backup: a damaged one must not replace a good copy.
+      const prev = read(path)
+      if (prev !== null && 'state' in prev) {
+        const linkTmp = join(dir, `.${name}.${crypto.randomUUID()}.tmp`)
+        try {
           linkSync(path, linkTmp)
           renameSync(linkTmp, backup)
+          fail('after-backup')
+        } catch (e) {
+          warning = `could not keep the previous state as ${basename(backup)}: ${(e as Error).message}`
+        } finally {
+          rmSync(linkTmp, { force: true })
         }
-      } catch (e) {
-        warning = `could not keep the previous state as ${basename(backup)}: ${(e as Error).message}`
       }
       try {
         renameSync(tmp, path)
@@ -67,6 +75,7 @@ export function fileStateStore(path: string): StateStore {
         rmSync(tmp, { force: true })
         throw e
       }
+      fail('after-rename')
       const fd = openSync(dir, 'r')
       try {
         fsyncSync(fd)
@@ -79,13 +88,15 @@ export function fileStateStore(path: string): StateStore {
 }
 
 /** Write `text` whole to a new temporary file (exclusive, never through a symlink) and fsync it. */
-function writeTemp(dir: string, name: string, text: string): string {
+function writeTemp(dir: string, name: string, text: string, fail: (at: FailPoint) => void): string {
   const tmp = join(dir, `.${name}.${crypto.randomUUID()}.tmp`)
   const bytes = Buffer.from(text)
   const fd = openSync(tmp, EXCL, 0o600)
   try {
     for (let off = 0; off < bytes.length; ) off += writeSync(fd, bytes, off, bytes.length - off)
+    fail('after-temp-write')
     fsyncSync(fd)
+    fail('after-temp-fsync')
   } catch (e) {
     closeSync(fd)
     rmSync(tmp, { force: true })

@@ -1,3 +1,3 @@
 export { AgentState, emptyState } from './model'
 export { decode, encode } from './codec'
-export { fileStateStore, memoryStateStore, type Loaded, type Saved, type StateStore } from './file'
+export { FAIL_POINTS, fileStateStore, memoryStateStore, type FailPoint, type Loaded, type Saved, type StateStore } from './file'

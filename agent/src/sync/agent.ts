@@ -48,7 +48,14 @@ export class Agent {
     this.#peers = { controller: peer('controller'), worker: peer('worker') }
     this.#state = new PersistedState(deps, noteError('state_file'))
     this.#controller = new ControllerLoop(deps, this.#state, this.#peers.controller, () => this.#loops.worker.kick(), this.#abort.signal)
-    this.#worker = new WorkerLoop(deps, this.#state, this.#peers.worker, () => this.#controller.pollIntervalMs, this.#abort.signal)
+    this.#worker = new WorkerLoop(
+      deps,
+      this.#state,
+      this.#peers.worker,
+      () => this.#controller.pollIntervalMs,
+      () => this.#state.current.etag !== null && this.#state.current.etag === this.#controller.confirmedEtag,
+      this.#abort.signal,
+    )
     const crash = (loop: string) => (e: unknown): Next => {
       log.error('unexpected error in loop', { loop, error: e as Error })
       return after(settings.backoffMaxMs)

@@ -25,6 +25,8 @@ export class ControllerLoop {
   /** A document we could not accept: we poll with its tag, so the controller holds until the next. */
   #refusedEtag: string | null = null
   #networkFailures = 0
+  /** The ETag the controller last confirmed as its current config (a 304 for it, or a 200 with it). */
+  confirmedEtag: string | null = null
   lastPollAt: string | null = null
   lastPollResult: string | null = null
 
@@ -123,6 +125,7 @@ export class ControllerLoop {
     switch (out.kind) {
       case 'not_modified':
         this.peer.ok()
+        if (!this.#refusedEtag) this.confirmedEtag = tag
         this.lastPollResult = '304 not modified'
         return nextPoll(false)
       case 'ok':
@@ -162,7 +165,10 @@ export class ControllerLoop {
     this.#refusedEtag = null
     this.lastPollResult = `200 version ${doc.version}`
     const cur = this.state.current
-    if (etag === cur.etag) return nextPoll(false)
+    if (etag === cur.etag) {
+      this.confirmedEtag = etag
+      return nextPoll(false)
+    }
     if (cur.config && doc.store_id === cur.config.store_id && doc.version < cur.config.version) {
       // Versions only move forward within a store (a replica behind the others): keep ours, and do
       // not come straight back for the same answer.
@@ -178,6 +184,7 @@ export class ControllerLoop {
         request_id: rid,
       })
     this.state.update({ etag, config: doc })
+    this.confirmedEtag = etag
     log.info('new config from controller', { version: doc.version, url: maskUrl(doc.url), request_id: rid })
     this.onNewConfig()
     return nextPoll(true)

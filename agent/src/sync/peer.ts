@@ -35,6 +35,11 @@ export class Peer {
     this.#backoff.reset()
   }
 
+  /** Start the backoff afresh (the peer came back: its next failure is a new story). */
+  resetBackoff(): void {
+    this.#backoff.reset()
+  }
+
   /** The peer answered, but refused what we sent: reachable, no backoff. */
   refused(message: string): void {
     this.reachable = true

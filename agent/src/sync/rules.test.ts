@@ -69,7 +69,7 @@ function rig(opts: { state?: AgentState; longPoll?: boolean } = {}) {
   const peers = { controller: peer('controller'), worker: peer('worker') }
   let kicks = 0
   const controller = new ControllerLoop(deps, state, peers.controller, () => kicks++, abort.signal)
-  const worker = new WorkerLoop(deps, state, peers.worker, () => controller.pollIntervalMs, abort.signal)
+  const worker = new WorkerLoop(deps, state, peers.worker, () => controller.pollIntervalMs, () => state.current.etag === controller.confirmedEtag, abort.signal)
   return {
     answer: (...a: Answer[]) => answers.push(...a),
     calls,
@@ -213,7 +213,8 @@ describe('the controller loop: registration', () => {
 })
 
 describe('the worker loop: what each worker answer leads to', () => {
-  const state = (version: number | null, store = STORE) => json({ version, store_id: version === null ? null : store, url: null, applied_at: null })
+  const state = (version: number | null, store = STORE, updated_at = '2026-01-01T00:00:00.000Z') =>
+    json({ version, store_id: version === null ? null : store, updated_at: version === null ? undefined : updated_at, url: null, applied_at: null })
 
   test('no config yet: it sleeps until kicked', async () => {
     const r = rig()
@@ -243,6 +244,36 @@ describe('the worker loop: what each worker answer leads to', () => {
     if (row.pushed) expect(JSON.parse(pushes[0]!.body!)).toEqual(doc(1))
     expect(r.state.current.worker_version).toBe(row.confirmed)
     expect(r.peers.worker.reachable).toBe(row.reachable)
+  })
+
+  test.each([
+    ['a higher version of our store it never issued', () => state(2_147_483_647)],
+    ['our version number with other content', () => state(1, STORE, '2025-12-31T00:00:00.000Z')],
+  ] as const)('the worker holds %s: once the controller confirmed ours, ours replaces it', async (_, held) => {
+    const r = rig({ state: holding(doc(1)) })
+    await r.registered()
+    const replaced = () => r.calls.filter((c) => c.url === 'http://worker.example:8082/config?replace=true').length
+    // Not confirmed by the controller yet (a state file from before a restart): refused, not replaced.
+    r.answer(held(), error(409, 'stale_version'))
+    await r.worker.step()
+    expect({ replaced: replaced(), confirmed: r.state.current.worker_version }).toEqual({ replaced: 0, confirmed: null })
+    r.answer(new Response(null, { status: 304 }))
+    await r.controller.step()
+    r.answer(held(), error(409, 'stale_version'), json({ applied: true }))
+    await r.worker.step()
+    expect({ replaced: replaced(), confirmed: r.state.current.worker_version }).toEqual({ replaced: 1, confirmed: 1 })
+  })
+
+  test('a worker back after an outage gets its first push without the backoff the outage built up', async () => {
+    const r = rig({ state: holding(doc(1)) })
+    await r.registered()
+    for (let i = 0; i < 8; i++) {
+      r.answer(networkError())
+      await r.worker.step()
+    }
+    r.answer(state(null), networkError())
+    // The push fails too, but its wait starts from the first backoff step again.
+    expect(await r.worker.step()).toEqual(after(BACKOFF_1))
   })
 
   test('a refused document is not sent again until the version or the worker changes', async () => {

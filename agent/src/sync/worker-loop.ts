@@ -1,3 +1,4 @@
+import type { ConfigDoc } from '@dcm/shared'
 import { jitter } from '../backoff'
 import type { AgentDeps } from './deps'
 import { after, sleep, type Next } from './loop'
@@ -8,8 +9,10 @@ import { send } from './transport'
 /** The worker loop: ask the worker what it holds (every poll interval, so a restarted, empty worker is
  *  refilled within one interval) and push our config when it lacks it. */
 export class WorkerLoop {
-  /** A document the worker refused, and what the worker held then: not sent again until either changes. */
-  #rejected: { store_id: string; version: number; held: string } | null = null
+  /** A document the worker refused, what the worker held then, and whether the controller had confirmed
+   *  ours: not sent again until one of them changes. */
+  #rejected: { store_id: string; version: number; held: string; current: boolean } | null = null
+  #probeFailed = false
   lastPushAt: string | null = null
 
   constructor(
@@ -17,6 +20,8 @@ export class WorkerLoop {
     private readonly state: PersistedState,
     private readonly peer: Peer,
     private readonly pollIntervalMs: () => number,
+    /** Whether the controller has confirmed the config we hold as its current one. */
+    private readonly isCurrent: () => boolean,
     private readonly signal: AbortSignal,
   ) {}
 
@@ -25,35 +30,42 @@ export class WorkerLoop {
     const doc = this.state.current.config
     if (!doc) return sleep
     const interval = jitter(this.pollIntervalMs(), 0.1, this.deps.random)
-    const { workerUrl, workerKey, requestTimeoutMs } = settings
+    const { workerUrl, requestTimeoutMs } = settings
 
     const probeId = newId()
     const probe = await send(transport, `${workerUrl}/state`, { signal: this.signal }, requestTimeoutMs, probeId, now)
     // A worker that does not answer is asked again within one interval at the latest: it may come back
     // empty at any moment, and then it needs our config at once.
-    if (probe.kind !== 'ok') return after(Math.min(this.peer.failed(probe, 'state', probeId), interval))
-    const held = (await probe.res.json().catch(() => null)) as { version?: unknown; store_id?: unknown } | null
-    const heldKey = `${String(held?.store_id ?? null)}/${String(held?.version ?? null)}`
+    if (probe.kind !== 'ok') {
+      this.#probeFailed = true
+      return after(Math.min(this.peer.failed(probe, 'state', probeId), interval))
+    }
+    // A worker back after an outage (likely restarted, empty) gets its first push without the
+    // backoff the outage built up.
+    if (this.#probeFailed) this.peer.resetBackoff()
+    this.#probeFailed = false
+    const held = (await probe.res.json().catch(() => null)) as { version?: unknown; store_id?: unknown; updated_at?: unknown } | null
+    const heldKey = `${String(held?.store_id ?? null)}/${String(held?.version ?? null)}/${String(held?.updated_at ?? null)}`
     // Reachable, but the backoff is reset only once the worker holds our version: a worker whose
     // /state answers while its POST /config fails must still see the pushes thin out.
     this.peer.reachable = true
-    if (held?.store_id === doc.store_id && held?.version === doc.version) {
+    if (held?.store_id === doc.store_id && held?.version === doc.version && held?.updated_at === doc.updated_at) {
       this.peer.ok()
       this.#confirmed(doc.version)
       return after(interval)
     }
     const r = this.#rejected
-    if (r && r.store_id === doc.store_id && r.version === doc.version && r.held === heldKey) return after(interval)
+    if (r && r.store_id === doc.store_id && r.version === doc.version && r.held === heldKey && r.current === this.isCurrent()) return after(interval)
 
-    const rid = newId()
-    const out = await send(
-      transport,
-      `${workerUrl}/config`,
-      { method: 'POST', headers: { authorization: `Bearer ${workerKey}`, 'content-type': 'application/json' }, body: JSON.stringify(doc), signal: this.signal },
-      requestTimeoutMs,
-      rid,
-      now,
-    )
+    let rid = newId()
+    let out = await this.#push(doc, rid, false)
+    // The worker holds a version of our store that the controller never issued (pushed to it by hand):
+    // the controller's current config replaces it.
+    if (out.kind === 'rejected' && out.status === 409 && held?.store_id === doc.store_id && this.isCurrent()) {
+      log.warn('worker holds a version its store never issued; replacing it', { version: doc.version, worker_version: held?.version ?? null, request_id: rid })
+      rid = newId()
+      out = await this.#push(doc, rid, true)
+    }
     if (out.kind === 'ok') {
       void out.res.body?.cancel() // the reply is not needed; free the connection
       this.peer.ok()
@@ -64,12 +76,24 @@ export class WorkerLoop {
       return after(interval)
     }
     if (out.kind === 'rejected') {
-      this.#rejected = { store_id: doc.store_id, version: doc.version, held: heldKey }
+      this.#rejected = { store_id: doc.store_id, version: doc.version, held: heldKey, current: this.isCurrent() }
       log.error('worker rejected config', { version: doc.version, worker_version: held?.version ?? null, status: out.status, error: out.message, request_id: rid })
       this.peer.refused(`worker refused version ${doc.version}: ${out.message}; waiting for the next version`)
       return after(interval)
     }
     return after(this.peer.failed(out, 'push', rid))
+  }
+
+  #push(doc: ConfigDoc, rid: string, replace: boolean) {
+    const { settings, transport, now } = this.deps
+    return send(
+      transport,
+      `${settings.workerUrl}/config${replace ? '?replace=true' : ''}`,
+      { method: 'POST', headers: { authorization: `Bearer ${settings.workerKey}`, 'content-type': 'application/json' }, body: JSON.stringify(doc), signal: this.signal },
+      settings.requestTimeoutMs,
+      rid,
+      now,
+    )
   }
 
   #confirmed(version: number) {

@@ -41,11 +41,25 @@ export class ConfigService {
   }
 
   /** Load the store's current version into the snapshot (start-up, and safety refreshes). The store
-   *  is the authority, so any difference replaces the snapshot (also a lower version after a database
-   *  restore), unless the snapshot changed while we were reading (then ours is the newer news). */
+   *  is the authority, so any difference replaces the snapshot, unless the snapshot changed while we
+   *  were reading (then ours is the newer news). A store found behind what was served from it, under
+   *  the same identity, was restored from a backup (or lost writes in a failover): it gets a new
+   *  identity first, so agents and workers take its version instead of ignoring it as older. */
   async refresh(): Promise<Snapshot | null> {
     const generation = this.#generation
-    const doc = await guard((signal) => this.store.current(signal), 'read', this.logger)
+    let doc = await guard((signal) => this.store.current(signal), 'read', this.logger)
+    const served = this.#snap?.doc
+    if (doc && served && doc.store_id === served.store_id && doc.version < served.version && generation === this.#generation) {
+      const previous = doc.store_id
+      const id = await guard((signal) => this.store.newIdentity(previous, signal), 'write', this.logger)
+      this.logger.warn('the store is behind the version served from it (restored from a backup?); it has a new store identity', {
+        version: doc.version,
+        served_version: served.version,
+        previous_store_id: previous,
+        store_id: id,
+      })
+      doc = await guard((signal) => this.store.current(signal), 'read', this.logger)
+    }
     if (doc && generation === this.#generation) {
       const snap = snapshotOf(doc)
       if (snap.etag !== this.#snap?.etag) this.#install(snap)

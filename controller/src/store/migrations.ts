@@ -61,4 +61,20 @@ export const migrations: Migration[] = [
       update config_head h set url = v.url, timeout_ms = v.timeout_ms, updated_at = v.updated_at
         from config_versions v where v.version = h.version;`,
   },
+  {
+    // Raised inside the write statement after the write head is locked: a write that got the lock
+    // too late is rolled back, whatever made it wait.
+    id: 3,
+    name: 'write deadline assertion',
+    sqlite: `select 1;`,
+    postgres: `
+      create or replace function dcm_assert_before(deadline timestamptz) returns boolean
+      language plpgsql volatile as $$
+      begin
+        if clock_timestamp() >= deadline then
+          raise exception 'dcm: write deadline passed' using errcode = 'DCM01';
+        end if;
+        return true;
+      end $$;`,
+  },
 ]

@@ -109,15 +109,33 @@ export function postgresStore(url: string): ConfigStore {
     },
     async current(signal) {
       await measure(signal)
-      const [r] = await pool.run(signal, (sql) => sql<VersionRow[]>`select version, url, timeout_ms, updated_at from config_versions order by version desc limit 1`)
-      return r ? docOf(r, storeId) : null
+      // The identity is read with the row, never kept: a reset database gets a new one at once.
+      const [r] = await pool.run(
+        signal,
+        (sql) => sql<(VersionRow & { store_id: string })[]>`
+          select v.version, v.url, v.timeout_ms, v.updated_at, m.value as store_id
+          from store_meta m left join lateral (select * from config_versions order by version desc limit 1) v on true
+          where m.key = 'store_id'`,
+      )
+      storeId = r!.store_id
+      return r!.version === null ? null : docOf(r!, storeId)
+    },
+    async newIdentity(previous, signal) {
+      const [r] = await pool.run(
+        signal,
+        (sql) => sql<{ value: string }[]>`
+          update store_meta set value = case when value = ${previous} then replace(gen_random_uuid()::text, '-', '') else value end
+          where key = 'store_id' returning value`,
+      )
+      storeId = r!.value
+      return storeId
     },
     async write(input, { deadline, signal }) {
       const timeout = input.timeout_ms ?? null
       const dbDeadline = new Date(deadline + offsetMs)
       const [row] = await writer.run(
         signal,
-        (sql) => sql<(VersionRow & { changed: boolean })[]>`
+        (sql) => sql<(VersionRow & { changed: boolean; store_id: string })[]>`
           with head as (
             update config_head h set
               version = h.version + (case when h.url is distinct from ${input.url}::text or h.timeout_ms is distinct from ${timeout}::int then 1 else 0 end),
@@ -127,20 +145,26 @@ export function postgresStore(url: string): ConfigStore {
               url = ${input.url}::text,
               timeout_ms = ${timeout}::int
             where h.id = 1 and clock_timestamp() < ${dbDeadline}
-            returning h.version, h.url, h.timeout_ms, h.updated_at, h.changed
+            -- Evaluated after the row is locked: a write that waited past its deadline is rolled back.
+            returning h.version, h.url, h.timeout_ms, h.updated_at, h.changed, dcm_assert_before(${dbDeadline}) as in_time
+          ), meta as (
+            select value as store_id from store_meta where key = 'store_id'
           ), added as (
             insert into config_versions (version, url, timeout_ms, updated_at)
             select version, url, timeout_ms, updated_at from head where changed
             returning version, url, timeout_ms, updated_at
           ), notified as (
             select pg_notify(${CHANNEL}, json_build_object(
-              'version', version, 'store_id', ${storeId}::text, 'url', url, 'timeout_ms', timeout_ms,
+              'version', version, 'store_id', (select store_id from meta), 'url', url, 'timeout_ms', timeout_ms,
               'updated_at', to_char(updated_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))::text)
             from added
           )
-          select version, url, timeout_ms, updated_at, changed, (select count(*) from notified) as n from head`,
-      )
+          select version, url, timeout_ms, updated_at, changed, (select store_id from meta), (select count(*) from notified) as n from head`,
+      ).catch((e) => {
+        throw e instanceof postgres.PostgresError && e.code === 'DCM01' ? new LateWrite() : e
+      })
       if (!row) throw new LateWrite()
+      storeId = row.store_id
       return { doc: docOf(row, storeId), created: row.changed }
     },
     async registerAgent(a, now = new Date(), signal) {
@@ -175,7 +199,8 @@ export function postgresStore(url: string): ConfigStore {
       return { close: unlisten }
     },
     async ping(signal) {
-      await pool.run(signal, (sql) => sql`select 1`)
+      // A real (tiny) write: a read-only standby or a full disk makes the store unready, not just slow.
+      await pool.run(signal, (sql) => sql`insert into store_meta (key, value) values ('checked_at', now()::text) on conflict (key) do update set value = excluded.value`)
     },
     async close() {
       await Promise.all([pool.end(), writer.end(), listener.end({ timeout: 2 })])

@@ -36,12 +36,15 @@ export function sqliteStore(path: string): ConfigStore {
          labels = excluded.labels, last_seen_at = excluded.last_seen_at`,
     ),
     touch: db.query(`insert into store_meta (key, value) values ('checked_at', $at) on conflict (key) do update set value = excluded.value`),
+    storeId: db.query<{ value: string }, []>(`select value from store_meta where key = 'store_id'`),
+    rotate: db.query<{ value: string }, [string]>(`update store_meta set value = case when value = ? then lower(hex(randomblob(16))) else value end where key = 'store_id' returning value`),
   })
 
   const write = db.transaction((input: ConfigInput, deadline: number) => {
     // Inside the write lock: the deadline and the time of the version are read after any wait for it.
     const now = Date.now()
     if (now > deadline) throw new LateWrite()
+    storeId = q().storeId.get()!.value
     const cur = q().current.get()
     if (cur && cur.url === input.url && (cur.timeout_ms ?? undefined) === input.timeout_ms) return { doc: docOf(cur, storeId), created: false }
     const at = cur && Date.parse(cur.updated_at) > now ? cur.updated_at : new Date(now).toISOString()
@@ -79,8 +82,14 @@ export function sqliteStore(path: string): ConfigStore {
       storeId = db.query<{ value: string }, []>(`select value from store_meta where key = 'store_id'`).get()!.value
     },
     async current() {
+      // The identity is read with the row, never kept: a replaced file has its own.
+      storeId = q().storeId.get()!.value
       const r = q().current.get()
       return r ? docOf(r, storeId) : null
+    },
+    async newIdentity(previous) {
+      storeId = q().rotate.get(previous)!.value
+      return storeId
     },
     async write(input, { deadline }) {
       // IMMEDIATE takes the write lock up front, so two processes sharing the file serialise here.

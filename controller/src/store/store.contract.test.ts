@@ -73,6 +73,21 @@ function contract<P>(name: string, place: () => Promise<P>, open: (p: P) => Conf
       await again.close()
     })
 
+    test('the identity is read from the store, so a new one is seen by every handle at once', async () => {
+      const { p, s } = await fresh()
+      const other = open(p)
+      await other.migrate()
+      const before = s.storeId
+      await write(s, { url: 'http://a.example/' })
+      const id = await other.newIdentity(before)
+      expect(id).not.toBe(before)
+      expect((await s.current())!.store_id).toBe(id)
+      expect((await write(s, { url: 'http://b.example/' })).doc.store_id).toBe(id)
+      // A second replica that noticed the same restore does not turn it over again.
+      expect(await s.newIdentity(before)).toBe(id)
+      await Promise.all([s.close(), other.close()])
+    })
+
     test('registering an agent tells a new id from a known one', async () => {
       const { s } = await fresh()
       expect(await s.registerAgent({ agent_id: 'agent-1', hostname: 'h', labels: { zone: 'a' } })).toEqual({ created: true })
@@ -84,6 +99,38 @@ function contract<P>(name: string, place: () => Promise<P>, open: (p: P) => Conf
 
 contract('sqlite', async () => join(mkdtempSync(join(tmpdir(), 'dcm-store-')), 'c.sqlite'), (path) => sqliteStore(path))
 if (pgUrl) contract('postgres', async () => (await testDatabase())!, (url) => postgresStore(url))
+
+describe.skipIf(!pgUrl)('postgres store under locks and read-only databases', () => {
+  test('a write that got the row lock only after its deadline is rolled back', async () => {
+    const db = (await testDatabase())!
+    const s = postgresStore(db)
+    await s.migrate()
+    const before = await s.write({ url: 'http://before.example/' }, soon())
+    const other = (await import('postgres')).default(db, { max: 1, onnotice: () => {} })
+    const conn = await other.reserve()
+    await conn`begin`
+    await conn`select * from config_head for update`
+    const late = s.write({ url: 'http://late.example/' }, { deadline: Date.now() + 300 })
+    await Bun.sleep(800)
+    await conn`rollback` // the holder changed nothing: the lock alone made the write wait
+    conn.release()
+    await expect(late).rejects.toBeInstanceOf(LateWrite)
+    expect(await s.current()).toEqual(before.doc)
+    await Promise.all([s.close(), other.end()])
+  })
+
+  test('ping fails on a database that takes no writes', async () => {
+    const db = (await testDatabase())!
+    const s = postgresStore(db)
+    await s.migrate()
+    await s.ping()
+    const admin = (await import('postgres')).default(db, { max: 1, onnotice: () => {} })
+    await admin.unsafe(`alter database ${new URL(db).pathname.slice(1)} set default_transaction_read_only = on`)
+    const fresh = postgresStore(db)
+    await expect(fresh.ping()).rejects.toThrow()
+    await Promise.all([s.close(), fresh.close(), admin.end()])
+  })
+})
 
 test('the SQLite file is readable by its owner only', async () => {
   const path = join(mkdtempSync(join(tmpdir(), 'dcm-store-')), 'sub', 'c.sqlite')

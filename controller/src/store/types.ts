@@ -31,8 +31,11 @@ export interface ConfigStore {
   /** Apply pending migrations; safe to run again and from several processes at once. Afterwards
    *  `storeId` is known. */
   migrate(): Promise<void>
-  /** This store's identity (a random id made by its first migration). */
+  /** This store's identity (a random id made by its first migration), as last read from it. */
   readonly storeId: string
+  /** Give the store a new identity unless it already changed from `previous` (another replica did it);
+   *  for a store found behind what was served from it (restored from a backup). Returns the identity. */
+  newIdentity(previous: string, signal?: AbortSignal): Promise<string>
   /** The newest version, or null when none was ever written. Calls that take a `signal` give up (and
    *  drop the connection they used) when it aborts. */
   current(signal?: AbortSignal): Promise<ConfigDoc | null>

@@ -39,10 +39,12 @@ test('a document is built with its fields in one order, timeout_ms only when set
   expect(Object.keys(configDoc({ ...a, timeout_ms: 5 }))).toEqual(['version', 'store_id', 'url', 'timeout_ms', 'updated_at'])
 })
 
-test('userinfo and query values are masked, other URLs are left alone', () => {
+test('userinfo, query values and fragments are masked; an unparseable URL is not shown; other URLs are left alone', () => {
   expect(maskUrl('https://bob:s3cret@example.com/a?b=1')).toBe('https://***@example.com/a?b=***')
   expect(maskUrl('https://example.com/a?api_token=xyz&x=')).toBe('https://example.com/a?api_token=***&x=***')
   expect(maskUrl('https://example.com/a')).toBe('https://example.com/a')
   expect(maskUrl('postgres://u:pw@db:5432/x')).toBe('postgres://***@db:5432/x')
-  expect(maskUrl('postgres://u:pw@bad host/x?password=p')).toBe('postgres://***@bad host/x?password=***')
+  expect(maskUrl('https://example.com/cb#access_token=xyz')).toBe('https://example.com/cb#***')
+  expect(maskUrl('postgres://u:pw@bad host/x?password=p')).toBe('postgres:(unparseable URL, not shown)')
+  expect(maskUrl('no scheme at all: p@ss')).toBe('(unparseable URL, not shown)')
 })

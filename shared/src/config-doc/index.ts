@@ -34,12 +34,13 @@ export function configDoc(f: { version: number; store_id: string; url: string; t
 /** Two documents carry the same config (what a worker would do with them is the same). */
 export const sameContent = (a: { url: string; timeout_ms?: number }, b: { url: string; timeout_ms?: number }) => a.url === b.url && a.timeout_ms === b.timeout_ms
 
-/** A URL as a person or a log may see it: userinfo and every query value hidden (`?token=***`), since
- *  either may hold a credential. Unparseable text loses anything between `//` and `@`. */
+/** A URL as a person or a log may see it: userinfo, every query value (`?token=***`) and the fragment
+ *  hidden, since any of them may hold a credential. Unparseable text keeps only its scheme. */
 export function maskUrl(url: string): string {
-  if (!URL.canParse(url)) return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/?#@]*@/i, '$1***@').replace(/([?&][^=&#]*)=[^&#]*/g, '$1=***')
+  if (!URL.canParse(url)) return `${/^[a-z][a-z0-9+.-]*:/i.exec(url)?.[0] ?? ''}(unparseable URL, not shown)`
   const u = new URL(url)
-  if (!u.username && !u.password && !u.search) return url
+  if (!u.username && !u.password && !u.search && !u.hash) return url
+  if (u.hash) u.hash = '***'
   if (u.username || u.password) {
     u.username = '***'
     u.password = ''

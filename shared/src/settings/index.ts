@@ -12,10 +12,6 @@ export class SettingsError extends Error {
   }
 }
 
-/** Every duration setting stays far below setTimeout's limit (2^31 − 1 ms), beyond which a timer fires
- *  at once and a "wait a day" becomes a busy loop. */
-export const MAX_DURATION_MS = 24 * 3600 * 1000
-
 /** The settings every service reads, to be spread into its own schema. */
 export const CommonEnv = {
   NODE_ENV: t.Optional(t.String({ pattern: '^(?:[Pp][Rr][Oo][Dd][Uu][Cc][Tt][Ii][Oo][Nn]|[Dd][Ee][Vv][Ee][Ll][Oo][Pp][Mm][Ee][Nn][Tt]|[Tt][Ee][Ss][Tt])$', description: 'production, development or test (any case); production refuses development keys' })),
@@ -68,7 +64,9 @@ export function parseSettings<S extends TObject>(schema: S, env: Record<string, 
 
 function shown(name: string, raw: string): string {
   if (/KEY|SECRET|PASSWORD|TOKEN/.test(name)) return '(hidden)'
-  return JSON.stringify(/URL/.test(name) ? maskUrl(raw) : raw)
+  if (!/URL/.test(name)) return JSON.stringify(raw)
+  // A URL that does not parse cannot be masked with certainty: where its password ends is unclear.
+  return URL.canParse(raw.trim()) ? JSON.stringify(maskUrl(raw.trim())) : '(not shown: not a URL)'
 }
 
 function describe(prop: TSchema): string {

@@ -31,6 +31,8 @@ test('every malformed variable is named with its range; a secret is not echoed a
     'SECRET_KEY is invalid: got (hidden)',
     'DATABASE_URL is invalid: got "mysql://***@db/x?password=***"',
   ])
+  for (const bad of ['postgres//dcm:Hunter2secret@db/dcm', 'http//user:Hunter2secret@ctl'])
+    expect(problems({ DATABASE_URL: bad })).toEqual(['DATABASE_URL is invalid: got (not shown: not a URL)'])
   expect(problems({ PORT: '70000' })).toEqual(['PORT is invalid: got "70000" (0 to 65535)'])
 })
 

@@ -1,4 +1,4 @@
-import { Elysia } from 'elysia'
+import { Elysia, t } from 'elysia'
 import { ErrorShape, jsonBody, requestIdOf, type AuthPlugin } from '@dcm/shared'
 import { ApplyReply, ConfigDoc, State } from './model'
 import type { ConfigService } from './service'
@@ -9,13 +9,14 @@ export { ConfigService } from './service'
 export const configRoutes = (svc: ConfigService, auth: AuthPlugin<'agent'>) =>
   new Elysia({ name: 'worker.config' })
     .use(auth)
-    .post('/config', ({ body, request }) => svc.apply(body, requestIdOf(request)), {
+    .post('/config', ({ body, request, query }) => svc.apply(body, requestIdOf(request), query.replace === 'true'), {
       ...jsonBody(ConfigDoc),
       auth: ['agent'],
+      query: t.Object({ replace: t.Optional(t.Union([t.Literal('true'), t.Literal('false')], { description: 'true: apply even a lower version of the active store (the agent replaces a version its store never issued)' })) }),
       response: { 200: ApplyReply, 400: ErrorShape, 401: ErrorShape, 409: ErrorShape, 413: ErrorShape, 415: ErrorShape, 422: ErrorShape, 503: ErrorShape },
       detail: {
         summary:
-          'Apply a config document: a newer version (or any version of another store) replaces the active one (applied: true), the active one again changes nothing (applied: false); older → 409 stale_version, same version with other content → 409 version_conflict',
+          'Apply a config document: a newer version (or any version of another store) replaces the active one (applied: true), the active one again changes nothing (applied: false); older → 409 stale_version, same version with other content → 409 version_conflict, unless ?replace=true',
         tags: ['config'],
       },
     })

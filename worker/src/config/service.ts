@@ -39,12 +39,16 @@ export class ConfigService {
     return { ...(this.#active?.state ?? EMPTY), hits: (this.#active?.hits ?? NO_HITS).toJSON() }
   }
 
-  /** Apply a document by the rules in ./rules: 409 for stale or conflicting ones, 422 for a URL that
-   *  points at this worker. */
-  apply(doc: ConfigDoc, requestId?: string): ApplyReply {
+  /** Apply a document by the rules in ./rules: 409 for stale or conflicting ones (unless `replace`: the
+   *  agent replacing a version its store never issued), 422 for a URL that points at this worker. */
+  apply(doc: ConfigDoc, requestId?: string, replace = false): ApplyReply {
     if (pointsAt(doc.url, this.ownPort())) throw new Invalid('body field "url": points at this worker itself; GET /hit would call itself')
     const current = this.#active
-    const decision = decide(current?.doc ?? null, doc)
+    let decision = decide(current?.doc ?? null, doc)
+    if (replace && (decision === 'stale' || decision === 'conflict')) {
+      this.logger.warn('config replaced on the agent’s word', { version: doc.version, replaced_version: current!.doc.version, request_id: requestId })
+      decision = 'apply'
+    }
     switch (decision) {
       case 'same':
         return { applied: false, ...current!.state }

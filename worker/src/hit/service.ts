@@ -81,6 +81,8 @@ export function forwarder({ logger, maxCalls, via }: ForwarderOptions) {
         bytes = await res.arrayBuffer()
       } catch (e) {
         cfg.hits.failed()
+        // A caller who left is not the upstream's failure: nothing to log (the answer goes nowhere).
+        if (request.signal.aborted) throw new BadGateway('the caller went away', 'client_gone')
         logger.warn('upstream body broke off', { request_id: requestId, url: cfg.maskedUrl, status, error: e as Error })
         if ((e as Error).name === 'TimeoutError' && !request.signal.aborted)
           throw new GatewayTimeout(`the upstream ${cfg.maskedUrl} did not send its body within ${cfg.timeoutMs} ms`, 'upstream_timeout')

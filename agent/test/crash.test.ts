@@ -1,0 +1,38 @@
+/** An agent killed at the worst moments of saving its state comes back with a readable state no older
+ *  than the previous save, keeps its id, and converges. (The seeded crash suite repeats this at random.) */
+import { expect, test } from 'bun:test'
+import { readdirSync } from 'node:fs'
+import { dirname } from 'node:path'
+import { waitFor } from '../../test/harness'
+import { agentState, setConfig, stackAtVersion1, waitWorkerVersion } from '../../test/stack'
+
+test.each(['after-temp-write', 'after-temp-fsync', 'after-backup', 'after-rename'])('killed %s: the restarted agent reads its state, keeps its id and converges', async (point) => {
+  const s = await stackAtVersion1()
+  const id = (await agentState(s.agent)).agent_id
+  const armed = await s.agent.restart({ TEST_FAIL_POINTS: `${point}=1` })
+  await waitFor('the armed agent registered', async () => (await agentState(armed)).controller.reachable === true)
+  await setConfig(s, { url: `${s.upstream.url}/v2` })
+  // The next save (version 2) kills it at that point.
+  await waitFor('the agent to die in its save', () => armed.proc.exitCode !== null || armed.proc.signalCode !== null)
+  expect(armed.proc.signalCode).toBe('SIGKILL')
+  const agent = await armed.restart({ TEST_FAIL_POINTS: '' })
+  const st = await waitFor('state loaded', async () => {
+    const b = await agentState(agent)
+    return b.agent_id ? b : null
+  })
+  expect({ id: st.agent_id, version: st.version === 1 || st.version === 2, from: ['primary', 'backup'].includes(st.state_file.loaded_from) }).toEqual({ id, version: true, from: true })
+  await waitWorkerVersion(s.worker, 2)
+  // Left-over temporary files were removed at start.
+  expect(readdirSync(dirname(s.agent.env.STATE_FILE!)).filter((f) => f.endsWith('.tmp'))).toEqual([])
+})
+
+test('production refuses the fail points', async () => {
+  const p = Bun.spawn(['bun', '--no-env-file', 'src/index.ts'], {
+    cwd: `${import.meta.dir}/..`,
+    env: { PATH: process.env.PATH!, NODE_ENV: 'production', CONTROLLER_API_KEY: 'a-production-agent-key', WORKER_API_KEY: 'a-production-worker-key', TEST_FAIL_POINTS: '*=1' },
+    stdout: 'pipe',
+    stderr: 'pipe',
+  })
+  expect(await p.exited).toBe(2)
+  expect(await new Response(p.stderr).text()).toContain('TEST_FAIL_POINTS')
+})
