@@ -52,7 +52,7 @@ for (const figure of chosen) {
     failed ||= !skip
     if (!skip) console.error(`bench: ${figure.label} failed: ${(e as Error).stack ?? e}`)
     const why = String((e as Error).message ?? e).split('\n')[0]!.slice(0, 160)
-    results.push({ figure, outcome: { rows: [row(skip ? 'SKIPPED' : 'FAILED', why, '', '', '', skip ? null : false)], params: '', details: [] } })
+    results.push({ figure, outcome: { rows: [row(skip ? 'SKIPPED' : 'FAILED', why, '', '', '', skip ? null : false)], params: `${skip ? 'Skipped' : 'Failed'}: ${why}`, details: [] } })
   } finally {
     killAll() // whatever the figure left running
   }
