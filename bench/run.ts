@@ -1,98 +1,75 @@
-/** `bun run bench` — the four benchmarks, each beside its baseline in the same run.
+/** `bun run bench` — each figure beside its baseline, measured in the same run.
  *
- *    bun bench/run.ts [hot|propagation|fleet|hit ...] [--readme] [--diagnose|--no-diagnose]
+ *    bun run bench [-- [hot|propagation|fleet|hit ...] [--quick] [--install-tools] [--readme]]
  *
- *  Prints a table, writes bench/results.md (only when all four ran, so a partial run never replaces
- *  the full record; a partial run writes bench/results/partial.md), and with --readme puts the table
- *  between the bench markers in README.md. Every process it starts is killed at the end, also on a
- *  failure or Ctrl-C. */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+ *  Prints the tables. A full run (all figures, no --quick) also rewrites the generated block of
+ *  bench/results.md, and with --readme the one in README.md. A figure is one file exporting a Figure,
+ *  and one line in FIGURES. */
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { fleet } from './fleet'
-import { HIT_DEFAULTS, hit } from './hit'
-import { HOT_DEFAULTS, hot } from './hot'
-import { cleanupWorkDir, killAll, ROOT } from './lib/procs'
-import { consoleTable, LABELS, readmeBlock, replaceBlock, resultsMarkdown, type BenchId, type BenchResult } from './lib/report'
-import { toolNotes } from './lib/tools'
-import { propagation } from './propagation'
+import { killAll } from '../test/kit'
+import fleet from './fleet'
+import hit from './hit'
+import hot from './hot'
+import { ROOT } from './lib/dcm'
+import { machine, replaceBlock, row, Skip, summary, table, type Figure, type Outcome } from './lib/report'
+import { install, PACKAGES, which } from './lib/tools'
+import propagation from './propagation'
 
-const ALL: BenchId[] = ['hot', 'propagation', 'fleet', 'hit']
-const USAGE = 'usage: bun bench/run.ts [hot|propagation|fleet|hit ...] [--readme] [--diagnose|--no-diagnose]'
+const FIGURES: Figure[] = [hot, propagation, fleet, hit]
 
+const USAGE = `usage: bun run bench -- [${FIGURES.map((f) => f.id).join('|')} ...] [--quick] [--install-tools] [--readme]`
+const usage = (why: string) => (console.error(`bench: ${why}\n${USAGE}`), process.exit(2))
 const args = process.argv.slice(2)
 const flags = new Set(args.filter((a) => a.startsWith('--')))
 const picked = args.filter((a) => !a.startsWith('--'))
-for (const a of picked) if (!ALL.includes(a as BenchId)) fail(`unknown benchmark "${a}"\n${USAGE}`)
-for (const f of flags) if (!['--readme', '--diagnose', '--no-diagnose', '--help'].includes(f)) fail(`unknown option ${f}\n${USAGE}`)
-if (flags.has('--help')) {
-  console.log(USAGE)
-  process.exit(0)
-}
-const chosen = picked.length ? ALL.filter((b) => picked.includes(b)) : ALL
+for (const a of args) if (!FIGURES.some((f) => f.id === a) && !['--quick', '--install-tools', '--readme'].includes(a)) usage(`unknown ${a}`)
+const chosen = FIGURES.filter((f) => !picked.length || picked.includes(f.id))
+const quick = flags.has('--quick')
+const full = chosen.length === FIGURES.length && !quick
+if (flags.has('--readme') && !full) usage('--readme needs a full run (all figures, no --quick); nothing was run')
 
-/** --diagnose: always look for the cause (layers and a CPU profile); --no-diagnose: never; default: on a miss. */
-const diagnoseMode = () => (flags.has('--diagnose') ? 'always' : flags.has('--no-diagnose') ? 'never' : 'auto') as 'auto' | 'always' | 'never'
-
-const RUNNERS: Record<BenchId, () => Promise<BenchResult>> = {
-  hot: () => hot({ ...HOT_DEFAULTS, diagnose: diagnoseMode() }),
-  propagation: () => propagation(),
-  fleet: () => fleet(),
-  hit: () => hit({ ...HIT_DEFAULTS, diagnose: diagnoseMode() }),
+const needed = [...new Set(chosen.flatMap((f) => f.tools))]
+const absent = () => needed.filter((t) => !which(t))
+if (flags.has('--install-tools') && absent().length) install(absent())
+for (const t of absent()) {
+  const by = chosen.filter((f) => f.tools.includes(t)).map((f) => f.label)
+  console.error(`bench: ${t} is missing (Debian package ${PACKAGES[t]}), so ${by.join(' and ')} will be skipped; \`bun run bench -- --install-tools\` (runs apt-get, root only) installs it`)
 }
 
 const started = new Date()
-const results: BenchResult[] = []
+const results: { figure: Figure; outcome: Outcome }[] = []
 let failed = false
-for (const id of chosen) {
+for (const figure of chosen) {
   const t0 = performance.now()
-  console.error(`bench: ${id} …`)
+  const lacking = figure.tools.filter((t) => !which(t))
+  console.error(`bench: ${figure.label} …`)
   try {
-    results.push(await RUNNERS[id]())
+    if (lacking.length) throw new Skip(`${lacking.join(' and ')} missing (bun run bench -- --install-tools)`)
+    results.push({ figure, outcome: await figure.run({ quick }) })
   } catch (e) {
-    failed = true
-    console.error(`bench: ${id} failed: ${(e as Error).stack ?? e}`)
-    results.push({
-      id,
-      title: LABELS[id],
-      rows: [{ bench: LABELS[id], what: 'FAILED', result: String((e as Error).message ?? e).split('\n')[0]!.slice(0, 120), baseline: '', ratio: '', target: '', met: false }],
-      details: ['FAILED:', '', '```', String((e as Error).message ?? e), '```'],
-    })
+    const skip = e instanceof Skip
+    failed ||= !skip
+    if (!skip) console.error(`bench: ${figure.label} failed: ${(e as Error).stack ?? e}`)
+    const why = String((e as Error).message ?? e).split('\n')[0]!.slice(0, 160)
+    results.push({ figure, outcome: { rows: [row(skip ? 'SKIPPED' : 'FAILED', why, '', '', '', skip ? null : false)], params: `${skip ? 'Skipped' : 'Failed'}: ${why}`, details: [] } })
   } finally {
-    killAll() // anything a failed benchmark left running
+    killAll() // whatever the figure left running
   }
-  console.error(`bench: ${id} done in ${((performance.now() - t0) / 1000).toFixed(0)} s`)
+  console.error(`bench: ${figure.label} done in ${((performance.now() - t0) / 1000).toFixed(0)} s`)
 }
 
 const date = started.toISOString().replace(/\.\d+Z$/, 'Z')
-console.log('')
-console.log(consoleTable(results))
-console.log('')
-const notes = [...toolNotes(), `${chosen.length === ALL.length ? 'All four' : chosen.join(', ')} ran in ${((Date.now() - started.getTime()) / 1000).toFixed(0)} s.`]
-const md = resultsMarkdown(results, { date, args: args.join(' '), notes })
-const full = chosen.length === ALL.length
-const out = full ? join(import.meta.dir, 'results.md') : join(import.meta.dir, 'results', 'partial.md')
-mkdirSync(join(out, '..'), { recursive: true })
-writeFileSync(out, md)
-console.log(`wrote ${out.slice(ROOT.length + 1)}`)
-
-if (flags.has('--readme')) {
-  const readme = join(ROOT, 'README.md')
-  if (!full) console.error('bench: --readme needs all four benchmarks in one run; README.md left as it is')
-  else if (!existsSync(readme)) console.error('bench: README.md does not exist; nothing replaced')
-  else {
-    try {
-      writeFileSync(readme, replaceBlock(readFileSync(readme, 'utf8'), readmeBlock(results, date)))
-      console.log('updated README.md')
-    } catch (e) {
-      console.error(`bench: ${(e as Error).message}`)
-      failed = true
-    }
-  }
-}
-cleanupWorkDir(failed)
+const report = (pad: boolean) =>
+  [
+    `Run ${date} on ${machine()}: \`bun bench/run.ts${args.length ? ` ${args.join(' ')}` : ''}\`, ${((Date.now() - started.getTime()) / 1000).toFixed(0)} s.`,
+    '',
+    summary(results, pad),
+    ...results.flatMap(({ figure, outcome }) => ['', `### ${figure.label}: ${figure.title}`, '', outcome.params, ...(outcome.details.length ? ['', table(outcome.details, pad)] : [])]),
+  ].join('\n')
+console.log(`\n${report(true)}\n`)
+const write = (file: string, block: string) => writeFileSync(join(ROOT, file), replaceBlock(readFileSync(join(ROOT, file), 'utf8'), block))
+if (full) write('bench/results.md', report(false))
+else console.log('bench/results.md is written by full runs only (all figures, no --quick)')
+if (flags.has('--readme')) write('README.md', `${summary(results)}\n\nMeasured ${date} on ${machine()}, by \`bun run bench\`; details and method in [bench/results.md](bench/results.md).`)
 process.exit(failed ? 1 : 0)
-
-function fail(msg: string): never {
-  console.error(msg)
-  process.exit(2)
-}

@@ -6,6 +6,9 @@
  *  the matcher; read values out of x before asserting on it with asymmetric matchers. */
 import { join } from 'node:path'
 import postgres from 'postgres'
+import { call, freePort, waitFor } from './kit'
+
+export { call, freePort, waitFor } from './kit'
 
 export const ROOT = join(import.meta.dir, '..')
 export type ServiceName = 'controller' | 'agent' | 'worker'
@@ -30,29 +33,6 @@ export async function runCleanups(): Promise<void> {
 
 /** Run `fn` at the end of the test run, after every process is killed. */
 export const onCleanup = (fn: () => Promise<void> | void) => void cleanups.push(fn)
-
-export async function freePort(): Promise<number> {
-  const s = Bun.listen({ hostname: '127.0.0.1', port: 0, socket: { data() {} } })
-  const port = s.port
-  s.stop(true)
-  return port
-}
-
-/** Poll `fn` until it returns a truthy value (returned) or the deadline passes (throws with `what`). */
-export async function waitFor<T>(what: string, fn: () => Promise<T> | T, timeoutMs = 15_000, everyMs = 25): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs
-  let last: unknown
-  for (;;) {
-    try {
-      const v = await fn()
-      if (v) return v as NonNullable<T>
-    } catch (e) {
-      last = e
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${last}` : ''}`)
-    await Bun.sleep(everyMs)
-  }
-}
 
 export interface Service {
   name: string
@@ -132,26 +112,6 @@ export async function spawnService(name: ServiceName, opts: SpawnOptions = {}): 
     })
   }
   return svc
-}
-
-/** Fetch JSON with an API key; returns status, headers and parsed body (or null). */
-export async function call(url: string, init: RequestInit & { key?: string; json?: unknown } = {}) {
-  const headers = new Headers(init.headers)
-  if (init.key) headers.set('authorization', `Bearer ${init.key}`)
-  let body = init.body
-  if (init.json !== undefined) {
-    headers.set('content-type', 'application/json')
-    body = JSON.stringify(init.json)
-  }
-  const res = await fetch(url, { ...init, headers, body })
-  const text = await res.text()
-  let json: any = null
-  try {
-    json = text ? JSON.parse(text) : null
-  } catch {
-    json = text
-  }
-  return { status: res.status, headers: res.headers, body: json }
 }
 
 /** A fresh PostgreSQL database for this test file, dropped at the end; null (with a visible message)

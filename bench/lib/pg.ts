@@ -1,30 +1,24 @@
-/** A fresh PostgreSQL database for one bench run, dropped afterwards. */
+/** A fresh PostgreSQL database for one run, next to the one BENCH_DATABASE_URL names; dropped afterwards. */
 import postgres from 'postgres'
+import { Skip } from './report'
 
-export const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/test'
+const BASE = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
 
-export type TempDatabase = { url: string; drop(): Promise<void> }
-
-/** Create `dcm_bench_<pid>_<random>` next to the database `base` points at. */
-export async function tempDatabase(base = process.env.BENCH_DATABASE_URL ?? DEFAULT_DATABASE_URL): Promise<TempDatabase> {
-  const name = `dcm_bench_${process.pid}_${Math.random().toString(36).slice(2, 8)}`
-  const admin = postgres(base, { max: 1, onnotice: () => {}, connect_timeout: 5 })
+const admin = async (sql: string) => {
+  const db = postgres(BASE, { max: 1, onnotice: () => {}, connect_timeout: 5 })
   try {
-    await admin.unsafe(`create database ${name}`)
+    await db.unsafe(sql)
   } finally {
-    await admin.end({ timeout: 2 })
+    await db.end({ timeout: 2 })
   }
-  const u = new URL(base)
+}
+
+export async function tempDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
+  const name = `dcm_bench_${process.pid}_${Math.random().toString(36).slice(2, 8)}`
+  await admin(`create database ${name}`).catch((e) => {
+    throw new Skip(`no PostgreSQL at BENCH_DATABASE_URL (${BASE.replace(/\/\/[^@/]*@/, '//…@')}): ${(e as Error).message}`)
+  })
+  const u = new URL(BASE)
   u.pathname = `/${name}`
-  return {
-    url: u.toString(),
-    async drop() {
-      const a = postgres(base, { max: 1, onnotice: () => {}, connect_timeout: 5 })
-      try {
-        await a.unsafe(`drop database if exists ${name} with (force)`)
-      } finally {
-        await a.end({ timeout: 2 })
-      }
-    },
-  }
+  return { url: u.toString(), drop: () => admin(`drop database if exists ${name} with (force)`) }
 }

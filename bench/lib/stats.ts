@@ -8,3 +8,4 @@ export function percentile(xs: readonly number[], p: number): number {
 export const fmtMs = (ms: number) => (Number.isFinite(ms) ? (ms < 10 ? `${ms.toFixed(2)} ms` : `${ms.toFixed(1)} ms`) : 'n/a')
 export const fmtRps = (rps: number) => (Number.isFinite(rps) ? `${Math.round(rps).toLocaleString('en-US')} req/s` : 'n/a')
 export const fmtMB = (bytes: number) => (Number.isFinite(bytes) ? `${(bytes / 2 ** 20).toFixed(0)} MB` : 'n/a')
+export const pct = (x: number) => (Number.isFinite(x) ? `${Math.round(x * 100)}%` : 'n/a')

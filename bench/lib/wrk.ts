@@ -1,40 +1,74 @@
-/** Run wrk against a URL and read its summary; optionally the CPU a server process used meanwhile. */
+/** wrk, and targets measured side by side: the same parameters, short rounds taking turns in a rotating
+ *  order, so drift on a shared machine (other jobs, CPU frequency) lands on every target alike. */
 import { readFileSync } from 'node:fs'
-import { cpuSeconds, machineBusySeconds, reapedChildrenSeconds, start } from './procs'
-import { parseWrk, type WrkSummary } from './wrk-output'
+import { run } from './dcm'
+import { cpuSeconds, machineBusySeconds, reapedSeconds } from './proc'
+import { row, type Outcome } from './report'
+import { fmtMs, fmtRps, pct, percentile } from './stats'
 
-export type WrkOptions = { threads: number; connections: number; seconds: number; headers?: Record<string, string> }
+export type WrkSummary = { requests: number; seconds: number; rps: number; bad: number; p50Ms: number; p99Ms: number }
 
-export type WrkResult = WrkSummary & {
-  /** CPU seconds per wall second of the watched server process (1.0 = one core busy). */
-  serverCpu: number
-  /** The same for wrk, and for every other process on the machine (noise from outside the run). */
-  wrkCpu: number
-  otherCpu: number
-  /** CPU seconds the watched server process used during the run. */
-  serverCpuSeconds: number
-  raw: string
+const toMs = (v: string, unit: string) => Number(v) * ({ us: 1e-3, ms: 1, s: 1000, m: 60_000 } as Record<string, number>)[unit]!
+
+/** wrk's summary (run with --latency). `bad` counts answers outside 2xx/3xx and socket errors. */
+export function parseWrk(raw: string): WrkSummary {
+  const m = /(\d+) requests in ([\d.]+)(us|ms|s|m),/.exec(raw)
+  if (!m) throw new Error(`cannot read wrk's output:\n${raw}`)
+  const requests = Number(m[1])
+  const seconds = toMs(m[2]!, m[3]!) / 1000
+  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(raw)?.[1] ?? 0)
+  const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(raw)?.slice(1) ?? []
+  const pctl = (p: string) => ((x) => (x ? toMs(x[1]!, x[2]!) : NaN))(new RegExp(`^\\s+${p}%\\s+([\\d.]+)(us|ms|s|m)\\s*$`, 'm').exec(raw))
+  return { requests, seconds, rps: requests / seconds, bad: non2xx + sock.reduce((a, b) => a + Number(b), 0), p50Ms: pctl('50'), p99Ms: pctl('99') }
 }
 
-/** One wrk run. Bounded: wrk stops itself after `seconds`, and is killed if it overstays by 20 s. */
-export async function wrk(url: string, o: WrkOptions, watchPid?: number): Promise<WrkResult> {
-  const args = ['wrk', `-t${o.threads}`, `-c${o.connections}`, `-d${o.seconds}s`, '--latency', '--timeout', '5s']
-  for (const [k, v] of Object.entries(o.headers ?? {})) args.push('-H', `${k}: ${v}`)
-  args.push(url)
-  const cpu0 = watchPid ? cpuSeconds(watchPid) : 0
-  const busy0 = machineBusySeconds()
-  const kids0 = reapedChildrenSeconds()
-  const t0 = performance.now()
-  const p = start('wrk', args)
-  const finished = await Promise.race([p.proc.exited.then(() => true), Bun.sleep((o.seconds + 20) * 1000).then(() => false)])
-  const wall = (performance.now() - t0) / 1000
-  const serverCpuSeconds = watchPid ? cpuSeconds(watchPid) - cpu0 : NaN
-  const cpu = serverCpuSeconds / wall
+/** `pid` is the process whose CPU is counted (for nginx, its worker). */
+export type Target = { label: string; url: string; pid: number; headers?: Record<string, string> }
+type Round = WrkSummary & { cpu: number; other: number }
+
+async function wrk(t: Target, connections: number, seconds: number): Promise<Round> {
+  const headers = Object.entries(t.headers ?? {}).flatMap(([k, v]) => ['-H', `${k}: ${v}`])
+  const [cpu0, busy0, reaped0, t0] = [cpuSeconds(t.pid), machineBusySeconds(), reapedSeconds(), performance.now()]
+  const p = run('wrk', ['wrk', '-t1', `-c${connections}`, `-d${seconds}s`, '--latency', '--timeout', '5s', ...headers, t.url])
+  await Promise.race([p.proc.exited, Bun.sleep((seconds + 20) * 1000)])
+  const cpu = cpuSeconds(t.pid) - cpu0
   await p.stop()
-  const wrkCpu = (reapedChildrenSeconds() - kids0) / wall
-  const otherCpu = Math.max(0, (machineBusySeconds() - busy0) / wall - wrkCpu - (Number.isFinite(cpu) ? cpu : 0))
+  const wall = (performance.now() - t0) / 1000
   const raw = readFileSync(p.log, 'utf8')
-  if (!finished) throw new Error(`wrk did not finish within ${o.seconds + 20} s:\n${raw}`)
-  if (p.proc.exitCode !== 0) throw new Error(`wrk exited with ${p.proc.exitCode}:\n${raw}`)
-  return { ...parseWrk(raw), serverCpu: cpu, serverCpuSeconds, wrkCpu, otherCpu, raw }
+  if (p.proc.exitCode !== 0) throw new Error(`wrk did not finish cleanly (exit ${p.proc.exitCode ?? p.proc.signalCode}):\n${raw}`)
+  const s = parseWrk(raw)
+  if (s.bad) throw new Error(`${t.label}: wrk saw ${s.bad} error answers or socket errors, so the run measured something else`)
+  // Everything but the target and wrk: load from outside the bench, which makes the figures noisier.
+  return { ...s, cpu, other: (machineBusySeconds() - busy0 - cpu - (reapedSeconds() - reaped0)) / wall }
+}
+
+const SETTINGS = { full: { rounds: 10, seconds: 1, warmup: 2, connections: 50 }, quick: { rounds: 3, seconds: 1, warmup: 1, connections: 50 } }
+
+/** The first target is the baseline: a summary row per other target with its ratio to it, `goal` the
+ *  target ratio of the first; details per target over all rounds. */
+export async function versus(targets: Target[], goal: number, quick: boolean): Promise<Outcome> {
+  const o = SETTINGS[quick ? 'quick' : 'full']
+  for (const t of targets) await wrk(t, o.connections, o.warmup)
+  const runs = targets.map(() => [] as Round[])
+  for (let r = 0; r < o.rounds; r++)
+    for (let i = 0; i < targets.length; i++) {
+      const j = (i + r) % targets.length
+      runs[j]!.push(await wrk(targets[j]!, o.connections, o.seconds))
+    }
+  const sum = (rs: Round[], f: (x: Round) => number) => rs.reduce((a, x) => a + f(x), 0)
+  const rps = runs.map((rs) => sum(rs, (x) => x.requests) / sum(rs, (x) => x.seconds))
+  const rows = targets.slice(1).map((t, i) => {
+    const ratio = rps[i + 1]! / rps[0]!
+    const baseline = i ? 'same run' : `${fmtRps(rps[0]!)} (${targets[0]!.label})`
+    return row(t.label, fmtRps(rps[i + 1]!), baseline, ratio.toFixed(2), i ? `(≥ ${goal})` : `≥ ${goal}`, i ? null : ratio >= goal)
+  })
+  const details = targets.map((t, i) => {
+    const rs = runs[i]!
+    const perRound = percentile(rs.map((x, r) => x.rps / runs[0]![r]!.rps), 50)
+    const rounds = rs.map((x) => Math.round(x.rps / 1000)).join(' ')
+    return [t.label, fmtRps(rps[i]!), (rps[i]! / rps[0]!).toFixed(2), perRound.toFixed(2), fmtMs(percentile(rs.map((x) => x.p99Ms), 50)),
+      ((sum(rs, (x) => x.cpu) / sum(rs, (x) => x.requests)) * 1e6).toFixed(1), pct(sum(rs, (x) => x.other) / rs.length), rounds]
+  })
+  const head = ['Target', 'req/s', 'ratio', 'ratio, median of rounds', 'p99, median of rounds', 'CPU µs / answer', 'other load', 'k req/s per round']
+  return { rows, params: `wrk -t1 -c${o.connections}; ${o.rounds} rounds of ${o.seconds} s per target, rotating, after ${o.warmup} s of warm-up each`, details: [head, ...details] }
 }

@@ -1,5 +1,5 @@
 import { expect, test } from 'bun:test'
-import { parseWrk } from './wrk-output'
+import { parseWrk } from './wrk'
 
 const sample = (extra: string) => `Running 1s test @ http://127.0.0.1:18300/bad
   1 threads and 2 connections
