@@ -8,7 +8,11 @@ import { agentState, setConfig, stackAtVersion1, waitWorkerVersion } from '../..
 
 test.each(['after-temp-write', 'after-temp-fsync', 'after-backup', 'after-rename'])('killed %s: the restarted agent reads its state, keeps its id and converges', async (point) => {
   const s = await stackAtVersion1()
-  const id = (await agentState(s.agent)).agent_id
+  // Everything about version 1 saved, so the armed agent's next save is version 2's.
+  const id = (await waitFor('version 1 confirmed and saved', async () => {
+    const b = await agentState(s.agent)
+    return b.worker_version === 1 ? b : null
+  })).agent_id
   const armed = await s.agent.restart({ TEST_FAIL_POINTS: `${point}=1` })
   await waitFor('the armed agent registered', async () => (await agentState(armed)).controller.reachable === true)
   await setConfig(s, { url: `${s.upstream.url}/v2` })
