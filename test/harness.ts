@@ -232,3 +232,18 @@ export function upstreamStub(name: string, handler?: (req: Request) => Response 
   onCleanup(() => server.stop(true))
   return { url: `http://127.0.0.1:${server.port}`, server }
 }
+
+/** Start `name` with exactly `env` (and PORT 0) and return how it ended: a service that must refuse its
+ *  settings exits by itself; one that wrongly starts is killed after 10 s, so the test fails, not hangs. */
+export async function startupRefusal(name: ServiceName, env: Record<string, string>): Promise<{ code: number | null; stderr: string }> {
+  const p = Bun.spawn(['bun', '--no-env-file', 'src/index.ts'], {
+    cwd: join(ROOT, name),
+    env: { PATH: process.env.PATH ?? '', PORT: '0', ...env },
+    stdout: 'ignore',
+    stderr: 'pipe',
+    timeout: 10_000,
+    killSignal: 'SIGKILL',
+  })
+  const [code, stderr] = await Promise.all([p.exited, new Response(p.stderr).text()])
+  return { code, stderr }
+}

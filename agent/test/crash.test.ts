@@ -3,7 +3,7 @@
 import { expect, test } from 'bun:test'
 import { readdirSync } from 'node:fs'
 import { dirname } from 'node:path'
-import { waitFor } from '../../test/harness'
+import { startupRefusal, waitFor } from '../../test/harness'
 import { agentState, setConfig, stackAtVersion1, waitWorkerVersion } from '../../test/stack'
 
 test.each(['after-temp-write', 'after-temp-fsync', 'after-backup', 'after-rename'])('killed %s: the restarted agent reads its state, keeps its id and converges', async (point) => {
@@ -31,12 +31,6 @@ test.each(['after-temp-write', 'after-temp-fsync', 'after-backup', 'after-rename
 })
 
 test('production refuses the fail points', async () => {
-  const p = Bun.spawn(['bun', '--no-env-file', 'src/index.ts'], {
-    cwd: `${import.meta.dir}/..`,
-    env: { PATH: process.env.PATH!, NODE_ENV: 'production', CONTROLLER_API_KEY: 'a-production-agent-key', WORKER_API_KEY: 'a-production-worker-key', TEST_FAIL_POINTS: '*=1' },
-    stdout: 'pipe',
-    stderr: 'pipe',
-  })
-  expect(await p.exited).toBe(2)
-  expect(await new Response(p.stderr).text()).toContain('TEST_FAIL_POINTS')
+  const { code, stderr } = await startupRefusal('agent', { NODE_ENV: 'production', CONTROLLER_API_KEY: 'a-production-agent-key', WORKER_API_KEY: 'a-production-worker-key', TEST_FAIL_POINTS: '*=1' })
+  expect({ code, named: stderr.includes('TEST_FAIL_POINTS') }).toEqual({ code: 2, named: true })
 })

@@ -1,6 +1,5 @@
 import { expect, test } from 'bun:test'
-import { join } from 'node:path'
-import { call, spawnService } from '../../test/harness'
+import { call, spawnService, startupRefusal } from '../../test/harness'
 import { agentEnv } from '../../test/stack'
 
 test('OpenAPI lists every route the agent answers', async () => {
@@ -27,8 +26,7 @@ test('a missing, malformed or out-of-range setting, or a development key in prod
     [{ ...base, NODE_ENV: 'Production', CONTROLLER_API_KEY: 'dev-agent-key', WORKER_API_KEY: 'a-production-worker-key' }, 'CONTROLLER_API_KEY'],
     [{ ...base, NODE_ENV: 'production', CONTROLLER_API_KEY: 'dev-agent-key', WORKER_API_KEY: 'a-production-worker-key' }, 'CONTROLLER_API_KEY'],
   ] as [Record<string, string>, string][]) {
-    const p = Bun.spawn(['bun', '--no-env-file', 'src/index.ts'], { cwd: join(import.meta.dir, '..'), env: { PATH: process.env.PATH!, ...env }, stdout: 'pipe', stderr: 'pipe' })
-    expect({ name, code: await p.exited }).toEqual({ name, code: 2 })
-    expect(await new Response(p.stderr).text()).toContain(name)
+    const { code, stderr } = await startupRefusal('agent', env)
+    expect({ name, code, named: stderr.includes(name) }).toEqual({ name, code: 2, named: true })
   }
 })

@@ -2,7 +2,7 @@ import { describe, expect, test } from 'bun:test'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { call, spawnService, testDatabase, waitFor } from '../../test/harness'
+import { call, spawnService, startupRefusal, testDatabase, waitFor } from '../../test/harness'
 import { behindProxy } from '../../test/stack'
 
 const AGENT = 'agent-key-1'
@@ -170,11 +170,8 @@ describe('controller start-up and shutdown', () => {
       [{ ...keys, PUBLIC_URL: 'http://user:hunter2secret@ctl.example' }, 'PUBLIC_URL'],
       [{ ...keys, PUBLIC_URL: 'ftp://user:hunter2secret@x/' }, 'PUBLIC_URL'],
     ] as [Record<string, string>, string][]) {
-      const p = Bun.spawn(['bun', '--no-env-file', 'src/index.ts'], { cwd: join(import.meta.dir, '..'), env: { PATH: process.env.PATH!, ...env }, stdout: 'pipe', stderr: 'pipe' })
-      expect({ name, code: await p.exited }).toEqual({ name, code: 2 })
-      const err = await new Response(p.stderr).text()
-      expect(err).toContain(name)
-      expect(err).not.toContain('hunter2secret')
+      const { code, stderr } = await startupRefusal('controller', env)
+      expect({ name, code, named: stderr.includes(name), leaked: stderr.includes('hunter2secret') }).toEqual({ name, code: 2, named: true, leaked: false })
     }
   })
 

@@ -1,6 +1,5 @@
 import { describe, expect, setDefaultTimeout, test } from 'bun:test'
-import { join } from 'node:path'
-import { call, spawnService } from '../../test/harness'
+import { call, spawnService, startupRefusal } from '../../test/harness'
 import { env } from './kit'
 
 setDefaultTimeout(30_000)
@@ -17,16 +16,7 @@ describe('worker start-up, shutdown and docs', () => {
       [{ NODE_ENV: 'production', AGENT_API_KEY: 'dev-worker-key-123456' }, 'AGENT_API_KEY'],
       [{ NODE_ENV: 'production' }, 'AGENT_API_KEY'],
     ] as [Record<string, string>, string][]) {
-      // PORT 0 and a kill deadline: a worker that wrongly starts fails this test instead of hanging it.
-      const p = Bun.spawn(['bun', 'src/index.ts'], {
-        cwd: join(import.meta.dir, '..'),
-        env: { PATH: process.env.PATH!, PORT: '0', ...bad },
-        stdout: 'pipe',
-        stderr: 'pipe',
-        timeout: 10_000,
-        killSignal: 'SIGKILL',
-      })
-      const [code, stderr] = await Promise.all([p.exited, new Response(p.stderr).text()])
+      const { code, stderr } = await startupRefusal('worker', bad)
       expect({ name, code, named: stderr.includes(name), leaked: stderr.includes('dev-worker-key-123456') }).toEqual({ name, code: 2, named: true, leaked: false })
     }
   })
