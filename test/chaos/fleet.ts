@@ -59,6 +59,8 @@ export class Fleet {
   readonly #agentCmd: string[]
   readonly #controllerPort: number
   readonly #upstream: ReturnType<typeof Bun.serve>
+  /** Ports handed to processes of this fleet that are (or may soon be) listening. */
+  readonly #ports = new Set<number>()
   #sampling: Promise<void>[] = []
   #samplingStopped = false
 
@@ -82,6 +84,7 @@ export class Fleet {
     const built = await Bun.build({ entrypoints: [join(ROOT, 'agent', 'src', 'index.ts')], target: 'bun', outdir: bin, naming: 'agent.js', throw: false })
     if (!built.success) throw new AggregateError(built.logs, `bundling the agent failed:\n${built.logs.join('\n')}`)
     const f = new Fleet(o, await freePort(), ['bun', '--no-env-file', join(bin, 'agent.js')])
+    f.#ports.add(f.#controllerPort)
     try {
       await f.#startAll()
     } catch (e) {
@@ -91,10 +94,21 @@ export class Fleet {
     return f
   }
 
+  /** A free port no process of this fleet holds: freePort() alone can hand the same port to two agents
+   *  starting at once, before the first has bound it. */
+  async #port(): Promise<number> {
+    for (;;) {
+      const port = await freePort()
+      if (this.#ports.has(port)) continue
+      this.#ports.add(port)
+      return port
+    }
+  }
+
   async #startAll() {
     await this.startController()
     for (let slot = 1; slot <= this.#o.pairs; slot++) {
-      const workerPort = await freePort()
+      const workerPort = await this.#port()
       const worker = await this.#worker(workerPort, slot)
       const stateDir = join(this.#o.dir, `agent-${slot}`)
       mkdirSync(stateDir, { recursive: true, mode: 0o700 })
@@ -121,13 +135,14 @@ export class Fleet {
     return this.#o.databaseUrl ? 'postgres' : 'sqlite'
   }
 
-  /** Start `cmd` and wait for its /healthz; a process that exits first fails the run with its log. */
-  async #service(name: string, cmd: string[], cwd: string, env: Record<string, string>, o: { mayDie?: boolean } = {}): Promise<Proc> {
+  /** Start `cmd` and wait until `ready` (by default its /healthz answers); a process that exits first
+   *  fails the run with its log, unless it `mayDie`. */
+  async #service(name: string, cmd: string[], cwd: string, env: Record<string, string>, o: { mayDie?: boolean; ready?: () => Promise<boolean> } = {}): Promise<Proc> {
     const p = start(name, cmd, { dir: this.#o.dir, cwd, env: { LOG_LEVEL: 'info', ...env } })
-    const url = `http://127.0.0.1:${env.PORT}`
+    const ready = o.ready ?? (async () => (await fetch(`http://127.0.0.1:${env.PORT}/healthz`)).ok)
     try {
-      await waitFor(`${name} /healthz`, async () => p.proc.exitCode !== null || p.proc.signalCode !== null || (await fetch(`${url}/healthz`)).ok, 30_000, 10)
-      if ((p.proc.exitCode !== null || p.proc.signalCode !== null) && !o.mayDie) throw new Error(`${name} exited (${p.proc.exitCode ?? p.proc.signalCode}) before it was healthy:\n${p.tail()}`)
+      await waitFor(`${name} ready`, async () => p.proc.exitCode !== null || p.proc.signalCode !== null || (await ready()), 30_000, 10)
+      if ((p.proc.exitCode !== null || p.proc.signalCode !== null) && !o.mayDie) throw new Error(`${name} exited (${p.proc.exitCode ?? p.proc.signalCode}) before it was ready:\n${p.tail()}`)
     } catch (e) {
       await p.kill()
       throw e
@@ -155,7 +170,7 @@ export class Fleet {
   /** kill -9 the controller (or note that it died on its own). */
   async killController(): Promise<void> {
     const p = this.controller!
-    const by = p.proc.exitCode !== null || p.proc.signalCode !== null ? 'itself' : 'chaos'
+    const by = gone(p) ? 'itself' : 'chaos'
     await p.kill()
     this.controller = null
     this.#h.record({ type: 'kill', target: 'controller', life: this.controllerLife, by, signal: signalOf(p), code: p.proc.exitCode })
@@ -164,7 +179,7 @@ export class Fleet {
   /** Start the slot's agent, armed with `failPoints` (TEST_FAIL_POINTS) if given. Returns once it is
    *  healthy, or has already died (an armed agent can die in its first save). */
   async startAgent(s: Slot, failPoints?: string): Promise<void> {
-    const port = await freePort()
+    const port = await this.#port()
     s.agentUrl = `http://127.0.0.1:${port}`
     const env: Record<string, string> = {
       ...AGENT_SETTINGS,
@@ -180,13 +195,9 @@ export class Fleet {
     s.life++
     s.armed = failPoints ?? null
     this.#h.record({ type: 'start', target: 'agent', slot: s.slot, life: s.life, ...(failPoints ? { fail_points: failPoints } : {}) })
-    // An agent that dies before it is healthy is found dead by killAgent, which says why.
-    s.agent = await this.#service(`agent-${s.slot}`, this.#agentCmd, this.#o.dir, env, { mayDie: true })
-  }
-
-  /** The agent is alive (not yet reaped). */
-  alive(s: Slot): boolean {
-    return !!s.agent && s.agent.proc.exitCode === null && s.agent.proc.signalCode === null
+    // Ready once this slot's agent answers on its port; one that dies first is found dead by killAgent,
+    // which says why.
+    s.agent = await this.#service(`agent-${s.slot}`, this.#agentCmd, this.#o.dir, env, { mayDie: true, ready: async () => (await this.#agentState(s)) !== null })
   }
 
   /** Let the agent run `ms` (or until it dies in a save), note what it shows, then kill -9 it and read
@@ -194,11 +205,12 @@ export class Fleet {
   async killAgent(s: Slot, ms: number): Promise<'chaos' | 'fail-point' | 'itself'> {
     const p = s.agent!
     if (await Promise.race([p.proc.exited.then(() => false), Bun.sleep(ms).then(() => true)])) await this.observeAgent(s)
-    const dead = !this.alive(s)
+    const deadBefore = gone(p)
     await p.kill()
-    const by = !dead ? 'chaos' : s.armed && p.proc.signalCode === 'SIGKILL' ? 'fail-point' : 'itself'
+    const by = !deadBefore ? 'chaos' : s.armed && p.proc.signalCode === 'SIGKILL' ? 'fail-point' : 'itself'
     this.#h.record({ type: 'kill', target: 'agent', slot: s.slot, life: s.life, by, signal: signalOf(p), code: p.proc.exitCode })
     s.agent = null
+    this.#ports.delete(Number(new URL(s.agentUrl).port))
     this.readStateFile(s)
     return by
   }
@@ -240,10 +252,17 @@ export class Fleet {
   observeAgent(s: Slot): Promise<void> {
     return (s.agentChain = s.agentChain.then(async () => {
       const life = s.life
-      const b = await getJson(`${s.agentUrl}/state`)
+      const b = await this.#agentState(s)
       if (!b) return
       s.lastAgent = this.#h.record({ type: 'agent', slot: s.slot, life, agent_id: b.agent_id, store_id: b.store_id, version: b.version, url: b.url, worker_version: b.worker_version })
     }))
+  }
+
+  /** The slot's agent's /state, or null when it does not answer, or when what answers is not this slot's
+   *  agent (its state file tells). */
+  async #agentState(s: Slot): Promise<any> {
+    const b = await getJson(`${s.agentUrl}/state`)
+    return b?.state_file?.path === s.stateFile ? b : null
   }
 
   observeWorker(s: Slot): Promise<void> {
@@ -309,13 +328,12 @@ export class Fleet {
 
   /** A controller or workers that died on their own are noted (the checker reports it) and started again. */
   async reviveDead(): Promise<void> {
-    const dead = (p: Proc) => p.proc.exitCode !== null || p.proc.signalCode !== null
-    if (this.controller && dead(this.controller)) {
+    if (this.controller && gone(this.controller)) {
       await this.killController()
       await this.startController()
     }
     for (const s of this.slots) {
-      if (!dead(s.worker)) continue
+      if (!gone(s.worker)) continue
       await s.worker.kill()
       this.#h.record({ type: 'kill', target: 'worker', slot: s.slot, life: 1, by: 'itself', signal: signalOf(s.worker), code: s.worker.proc.exitCode })
       s.worker = await this.#worker(s.workerPort, s.slot)
@@ -343,3 +361,13 @@ async function getJson(url: string): Promise<any> {
 }
 
 const signalOf = (p: Proc) => (p.proc.signalCode === null ? null : String(p.proc.signalCode))
+
+/** The process has ended, reaped or not (under load Bun may reap a dead child late). */
+function gone(p: Proc): boolean {
+  if (p.proc.exitCode !== null || p.proc.signalCode !== null) return true
+  try {
+    return readFileSync(`/proc/${p.proc.pid}/stat`, 'utf8').split(') ')[1]?.[0] === 'Z'
+  } catch {
+    return true
+  }
+}
