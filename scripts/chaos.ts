@@ -37,7 +37,7 @@ const storeArg = args.get('--store') ?? (base ? 'both' : 'sqlite')
 if (!['sqlite', 'postgres', 'both'].includes(storeArg)) fail(`unknown store ${storeArg}`)
 const stores = storeArg === 'both' ? ['sqlite', 'postgres'] : [storeArg]
 if (stores.includes('postgres') && !base) fail('PostgreSQL needs --database-url or TEST_DATABASE_URL')
-if (!base) console.log('chaos: PostgreSQL not run (no --database-url or TEST_DATABASE_URL)')
+if (!base && !args.has('--store')) console.log('chaos: PostgreSQL not run (no --database-url or TEST_DATABASE_URL)')
 
 // The database URL stays out of what is printed: it may hold a password.
 const replay = `bun run chaos --${args.has('--suite') ? ` --suite ${names[0]}` : ''} --seed ${seed} --minutes ${minutes} --store ${storeArg}${stores.includes('postgres') ? ' (with the same --database-url or TEST_DATABASE_URL)' : ''}`
