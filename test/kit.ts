@@ -54,6 +54,8 @@ export type Proc = {
   tail(lines?: number): string
   /** SIGTERM, SIGKILL after 3 s; also to anything it started. */
   stop(): Promise<void>
+  /** SIGKILL now (a crash), also to anything it started; resolves once it is gone. */
+  kill(): Promise<void>
 }
 
 const live = new Set<Proc>()
@@ -101,6 +103,11 @@ export function start(name: string, cmd: string[], o: { dir: string; cwd?: strin
       if (!live.delete(p)) return
       kill(proc.pid, 'SIGTERM')
       await Promise.race([proc.exited, Bun.sleep(3000)])
+      kill(proc.pid, 'SIGKILL')
+      await proc.exited
+    },
+    async kill() {
+      live.delete(p)
       kill(proc.pid, 'SIGKILL')
       await proc.exited
     },

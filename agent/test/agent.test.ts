@@ -159,7 +159,11 @@ describe('faults', () => {
     // No retry before shutdown: only the final save can write the file.
     const agent = await s.agent.restart({ STATE_FILE: join(base, 'state.json'), FILE_RETRY_MS: '3600000' })
     await setConfig(s, { url: s.upstream.url })
-    await waitFor('the failed save reported', async () => (await agentState(agent)).state_file.ok === false)
+    // Version 1 held and unsaved (the registration's save fails too, before the config arrives).
+    await waitFor('the failed save of version 1 reported', async () => {
+      const b = await agentState(agent)
+      return b.state_file.ok === false && b.version === 1
+    })
     rmSync(base)
     mkdirSync(base)
     expect(await agent.stop('SIGTERM')).toBe(0)

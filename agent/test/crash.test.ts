@@ -26,6 +26,8 @@ test.each(['after-temp-write', 'after-temp-fsync', 'after-backup', 'after-rename
   })
   expect({ id: st.agent_id, version: st.version === 1 || st.version === 2, from: ['primary', 'backup'].includes(st.state_file.loaded_from) }).toEqual({ id, version: true, from: true })
   await waitWorkerVersion(s.worker, 2)
+  // The confirmation of version 2 saved: no save of the live agent has a temporary file of its own now.
+  await waitFor('version 2 confirmed and saved', async () => (await agentState(agent)).worker_version === 2)
   // Left-over temporary files were removed at start.
   expect(readdirSync(dirname(s.agent.env.STATE_FILE!)).filter((f) => f.endsWith('.tmp'))).toEqual([])
 })
