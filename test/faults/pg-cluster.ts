@@ -63,6 +63,8 @@ export async function pgCluster(opts: { name?: string } = {}) {
         '-c', 'max_connections=100',
         '-c', 'shared_buffers=16MB',
         '-c', 'fsync=on',
+        // Each row's commit time (pg_xact_commit_timestamp): a suite can tell a commit before an answer from one after it.
+        '-c', 'track_commit_timestamp=on',
         '-c', 'log_min_messages=warning',
       ]),
       { cwd: dir, env, stdin: 'ignore', stdout: fd, stderr: fd },
