@@ -49,6 +49,7 @@ backend replicas
   option httpchk GET /readyz
   http-check expect status 200
   default-server inter 200ms fall 2 rise 2
+  http-response set-header X-Served-By %s
 ${backends.map((p, i) => `  server replica${i} 127.0.0.1:${p} check`).join('\n')}
 `
 
@@ -72,7 +73,13 @@ export async function haproxyFailover({ seed, minutes, db }: { seed: number; min
     const proc = (lb = start('haproxy', ['haproxy', '-db', '-f', join(dir, 'haproxy.cfg')], { dir }))
     onCleanup(() => proc.stop())
     const front = `http://127.0.0.1:${lbPort}`
-    await waitFor('HAProxy to forward to the replicas', async () => (await exchange(`${front}/readyz`, { timeoutMs: 1000 })).status === 200)
+    // Both replicas in rotation: a few requests in a row reach each of them.
+    const bothInRotation = async () => {
+      const served = new Set<string | null>()
+      for (let i = 0; i < 4; i++) served.add((await fetch(`${front}/healthz`, { signal: AbortSignal.timeout(1000) })).headers.get('x-served-by'))
+      return served.has('replica0') && served.has('replica1')
+    }
+    await waitFor('HAProxy to forward to both replicas', bothInRotation, 30_000)
 
     const settings = Object.fromEntries(Object.entries(NET_AGENT).map(([k, v]) => [k, String(v)]))
     const workers: Service[] = []
@@ -125,10 +132,7 @@ export async function haproxyFailover({ seed, minutes, db }: { seed: number; min
       notes.push(`round ${round + 1}: replica${victim} killed; both workers at version ${newest!.version} ${Date.now() - t} ms after the changes stopped`)
       replicas[victim] = await replicas[victim]!.restart()
       services.push(replicas[victim]!)
-      await waitFor('both replicas behind HAProxy again', async () => {
-        const answers = await Promise.all([0, 1].map(() => exchange(`${front}/readyz`, { timeoutMs: 1000 })))
-        return answers.every((a) => a.status === 200)
-      }, 30_000)
+      await waitFor('both replicas behind HAProxy again', bothInRotation, 30_000)
     }
 
     const rows = new Map((await sql<{ version: number; url: string }[]>`select version, url from config_versions`).map((x) => [x.version, x.url]))

@@ -73,7 +73,8 @@ test.failing('known defect: after a poll answer cut off in its body, the worker 
   const worker = await spawnService('worker', { env: { AGENT_API_KEY: KEYS.worker, LOG_LEVEL: 'info' } })
   const link = await faultProxy({ host: '127.0.0.1', port })
   const settings = Object.fromEntries(Object.entries(NET_AGENT).map(([k, v]) => [k, String(v)]))
-  await spawnService('agent', { env: agentEnv(link.url, worker.url, { ...settings, LOG_LEVEL: 'info' }) })
+  // A long hold, so the poll is still held when version 2 is written.
+  await spawnService('agent', { env: agentEnv(link.url, worker.url, { ...settings, LONG_POLL_WAIT_SECONDS: '30', LOG_LEVEL: 'info' }) })
   const put = (url: string) => exchange(`${controller.url}/config`, { method: 'POST', headers: { authorization: `Bearer ${KEYS.admin}`, 'content-type': 'application/json' }, body: JSON.stringify({ url }) })
   await put(`${upstream.url}/1`)
   await waitFor('the worker at version 1', async () => (await exchange(`${worker.url}/state`)).body?.version === 1)
