@@ -21,7 +21,9 @@
  *    version, /hit works, and no controller was restarted.
  *
  *  Long runs: `DCM_FAULTS_MINUTES=5 DCM_FAULTS_SEED=7 bun test test/faults/database.test.ts` (longer
- *  outages once a run is longer than two minutes); a run with violations prints its seed. */
+ *  outages once a run is longer than two minutes); a run with violations prints its seed.
+ *  Called from outside `bun test` (a long-run driver), the suite stops the services it started itself;
+ *  call `runCleanups()` from test/harness.ts afterwards for its proxies, stubs and cluster. */
 import postgres from 'postgres'
 import { freePort, spawnService, upstreamStub, waitFor, type Service } from '../harness'
 import { agentEnv, controllerEnv, KEYS } from '../stack'

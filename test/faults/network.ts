@@ -11,7 +11,9 @@
  *  counted at the proxy, stay far below what its poll interval gives against a healthy one.
  *
  *  Long runs: `DCM_FAULTS_MINUTES=5 DCM_FAULTS_SEED=7 bun test test/faults/network.test.ts` (partitions
- *  up to a minute once a run is longer than two minutes); a run with violations prints its seed. */
+ *  up to a minute once a run is longer than two minutes); a run with violations prints its seed.
+ *  Called from outside `bun test` (a long-run driver), the suite stops the services it started itself;
+ *  call `runCleanups()` from test/harness.ts afterwards for its proxies, stubs and cluster. */
 import { freePort, spawnService, upstreamStub, waitFor, type Service } from '../harness'
 import { agentEnv, controllerEnv, KEYS } from '../stack'
 import { faultProxy, type FaultProxy, type ProxyMode } from './fault-proxy'
