@@ -40,7 +40,8 @@ export async function pgCluster(opts: { name?: string } = {}) {
   chownSync(dir, uid, gid)
   chownSync(data, uid, gid)
   const logFile = join(dir, 'postgres.log')
-  const asPostgres = (cmd: string[]) => ['setpriv', `--reuid=${uid}`, `--regid=${gid}`, '--init-groups', ...cmd]
+  // The server gets SIGQUIT (immediate shutdown) if the test process dies, even by SIGKILL.
+  const asPostgres = (cmd: string[]) => ['setpriv', `--reuid=${uid}`, `--regid=${gid}`, '--init-groups', '--pdeathsig', 'SIGQUIT', ...cmd]
   const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir, LANG: 'C.UTF-8' }
 
   const init = Bun.spawnSync(asPostgres([join(BIN, 'initdb'), '-D', data, '-A', 'trust', '-U', 'postgres', '-E', 'UTF8', '--no-sync', '--no-instructions']), { cwd: dir, env })
