@@ -5,7 +5,7 @@
  *  URL (promise 1; a write cut off by the kill has no answer, or HAProxy's own 502: unknown), no worker
  *  ever went to an older version (promise 3), and after each round both workers hold the current
  *  version within the network suite's bound (promise 4). */
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import postgres from 'postgres'
@@ -60,6 +60,7 @@ export async function haproxyFailover({ seed, minutes, db }: { seed: number; min
   const notes: string[] = []
   const services: Service[] = []
   let lb: Proc | null = null
+  const dir = mkdtempSync(join(tmpdir(), 'dcm-haproxy-'))
   const sql = postgres(db, { max: 1, onnotice: () => {} })
   try {
     const ports = [await freePort(), await freePort()]
@@ -68,7 +69,6 @@ export async function haproxyFailover({ seed, minutes, db }: { seed: number; min
     for (const port of ports) replicas.push(await spawnService('controller', { port, env: env(port) }))
     services.push(...replicas)
     const lbPort = await freePort()
-    const dir = mkdtempSync(join(tmpdir(), 'dcm-haproxy-'))
     writeFileSync(join(dir, 'haproxy.cfg'), config(lbPort, ports))
     const proc = (lb = start('haproxy', ['haproxy', '-db', '-f', join(dir, 'haproxy.cfg')], { dir }))
     onCleanup(() => proc.stop())
@@ -162,6 +162,7 @@ export async function haproxyFailover({ seed, minutes, db }: { seed: number; min
   } finally {
     await Promise.all(services.map((s) => s.stop()))
     await lb?.stop()
+    rmSync(dir, { recursive: true, force: true })
     await sql.end({ timeout: 1 })
   }
 }
