@@ -26,6 +26,8 @@ test.each(['after-temp-write', 'after-temp-fsync', 'after-backup', 'after-rename
   })
   expect({ id: st.agent_id, version: st.version === 1 || st.version === 2, from: ['primary', 'backup'].includes(st.state_file.loaded_from) }).toEqual({ id, version: true, from: true })
   await waitWorkerVersion(s.worker, 2)
+  // The agent's own save of worker_version 2 makes a temporary file for a moment: list the folder after it.
+  await waitFor('the agent to record version 2 on the worker', async () => (await agentState(agent)).worker_version === 2)
   // Left-over temporary files were removed at start.
   expect(readdirSync(dirname(s.agent.env.STATE_FILE!)).filter((f) => f.endsWith('.tmp'))).toEqual([])
 })
