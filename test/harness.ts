@@ -139,14 +139,16 @@ export async function testDatabase(): Promise<string | null> {
 
 /** A TCP proxy a test can cut (close every connection, refuse new ones) and restore, or stall (accept,
  *  but hold every byte in both directions) and resume (deliver what was held, late, as a healed network
- *  would: also what a client sent before it gave up). */
+ *  would: also what a client sent before it gave up), or freeze the connections open now (half-open). */
 export async function tcpProxy(target: { host: string; port: number }) {
   const port = await freePort()
   type Pair = { client: Bun.Socket<Pair>; upstream?: Bun.Socket<any>; toServer: Uint8Array[]; toClient: Uint8Array[]; clientGone: boolean }
   const pairs = new Set<Pair>()
   let server: Bun.TCPSocketListener<Pair> | null = null
   let stalled = false
+  const frozen = new WeakSet<Pair>()
   const flush = (p: Pair) => {
+    if (frozen.has(p)) return
     if (p.upstream) for (const c of p.toServer.splice(0)) p.upstream.write(c)
     if (!p.clientGone) for (const c of p.toClient.splice(0)) p.client.write(c)
     if (p.clientGone && p.upstream && !p.toServer.length) {
@@ -212,6 +214,11 @@ export async function tcpProxy(target: { host: string; port: number }) {
     },
     stall() {
       stalled = true
+    },
+    /** Stop the connections open now for good, without closing them (half-open, as a lost peer
+     *  leaves them); new connections pass. */
+    freezeOpen() {
+      for (const p of pairs) frozen.add(p)
     },
     resume() {
       stalled = false

@@ -126,4 +126,18 @@ describe.skipIf(!pgUrl)('replicated controllers on one PostgreSQL database', () 
     await waitFor('B to catch up without a restart', async () => (await call(`${b.url}/config`, { key: KEYS.agent })).body?.version === 2, 30_000)
     expect(b.logs().find((l) => l.msg === 'snapshot refreshed from the store')).toMatchObject({ version: 2, why: 'reconnected' })
   })
+
+  test('a replica whose database connections go half-open hears about new versions again without a restart', async () => {
+    const db = (await testDatabase())!
+    const { proxy, url: viaProxy } = await behindProxy(db)
+    const [pa, pb] = [await freePort(), await freePort()]
+    const a = await spawnService('controller', { port: pa, env: controllerEnv(pa, { DATABASE_URL: db }) })
+    // No periodic refresh: only the check of its own LISTEN connection can bring B up to date.
+    const b = await spawnService('controller', { port: pb, env: controllerEnv(pb, { DATABASE_URL: viaProxy, REFRESH_SECONDS: '3600' }) })
+    await put(a, 'http://one.example/')
+    await waitFor('B to learn version 1', async () => (await call(`${b.url}/config`, { key: KEYS.agent })).body?.version === 1)
+    proxy.freezeOpen() // every connection B has now stops answering, without closing; new ones pass
+    await put(a, 'http://two.example/')
+    await waitFor('B to hear about version 2 on a new connection', async () => (await call(`${b.url}/config`, { key: KEYS.agent })).body?.version === 2, 45_000)
+  })
 })

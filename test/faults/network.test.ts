@@ -66,7 +66,7 @@ async function answerSize(port: number) {
 // taken for a document it cannot accept; it then polls with that ETag, the controller answers 304, and
 // the worker stays on the older version until the next change. When this test starts failing, the
 // defect is fixed: make it a plain `test`.
-test.failing('known defect: after a poll answer cut off in its body, the worker still reaches that version once the network heals', async () => {
+test('after a poll answer cut off in its body, the worker still reaches that version once the network heals', async () => {
   const upstream = upstreamStub('cut-body')
   const port = await freePort()
   const controller = await spawnService('controller', { port, env: controllerEnv(port, { LOG_LEVEL: 'info' }) })

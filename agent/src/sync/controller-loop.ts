@@ -151,7 +151,20 @@ export class ControllerLoop {
    *  backing off: the controller is there) if we cannot accept it. */
   async #received(res: Response, rid: string, nextPoll: (changed: boolean) => Next, interval: () => number): Promise<Next> {
     const { log } = this.deps
-    const doc: unknown = await res.json().catch(() => undefined)
+    // A body cut off on the way is a network failure (back off, ask again), not a document we refuse.
+    let text: string
+    try {
+      text = await res.text()
+    } catch (e) {
+      this.lastPollResult = 'answer cut off'
+      return after(this.peer.failed({ kind: 'retry', message: `the answer broke off: ${(e as Error).message}` }, 'poll', rid))
+    }
+    let doc: unknown
+    try {
+      doc = JSON.parse(text)
+    } catch {
+      doc = undefined
+    }
     const etag = res.headers.get('etag')
     this.peer.ok()
     if (!etag || !Value.Check(ConfigDoc, doc)) {

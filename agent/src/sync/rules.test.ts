@@ -110,6 +110,25 @@ describe('the controller loop: what each poll answer leads to', () => {
     ['200 with a lower version of another store', { answer: () => json(doc(1, { store_id: 'store-b' }), 200, { etag: '"1-b"' }), next: after(INTERVAL), config: doc(1, { store_id: 'store-b' }), reachable: true, kicked: true }],
     ['200 with a document it cannot accept', { answer: () => json({ ...v2, url: 'http:/broken' }, 200, { etag: '"2-bad"' }), next: after(INTERVAL), config: doc(1), reachable: true, error: 'cannot accept' }],
     ['200 without an ETag', { answer: () => json(v2), next: after(INTERVAL), config: doc(1), reachable: true, error: 'no ETag' }],
+    [
+      '200 whose body breaks off on the way',
+      {
+        answer: () =>
+          new Response(
+            new ReadableStream({
+              start(c) {
+                c.enqueue(new TextEncoder().encode('{"version":2,'))
+                c.error(new Error('connection reset'))
+              },
+            }),
+            { headers: { etag: tagOf(v2) } },
+          ),
+        next: after(BACKOFF_1),
+        config: doc(1),
+        reachable: false,
+        error: 'broke off',
+      },
+    ],
     ['404 no_config', { answer: () => error(404, 'no_config'), next: after(INTERVAL), config: doc(1), reachable: true }],
     ['another 404 (a wrong poll URL)', { answer: () => error(404, 'not_found'), next: after(BACKOFF_1), config: doc(1), reachable: true, registersNext: true, error: '404' }],
     ['401 (a refused key)', { answer: () => error(401, 'unauthorized'), next: after(BACKOFF_MAX), config: doc(1), reachable: true, error: '401' }],

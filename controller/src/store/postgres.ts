@@ -8,6 +8,8 @@ import { LateWrite, type ConfigStore } from './types'
 /** NOTIFY channel carrying each new version's document to every replica. */
 export const CHANNEL = 'dcm_config'
 const MIGRATE_LOCK = 0x64636d02
+/** How often a replica checks that its LISTEN connection still hears (by notifying itself). */
+export const PING_MS = 5000
 
 /** PostgreSQL store. Config writes go through a connection of their own, one statement each: it locks
  *  the one-row write head, checks the deadline with the database's own clock, appends the version and
@@ -16,7 +18,7 @@ const MIGRATE_LOCK = 0x64636d02
 export function postgresStore(url: string): ConfigStore {
   const pool = renewable(url, 10)
   const writer = renewable(url, 1)
-  const listener = open(url, 1)
+  let listener = open(url, 1)
   let storeId = ''
   // The database's clock minus ours, from the round trip with the smallest delay seen lately: writes
   // carry their deadline in the database's time.
@@ -132,23 +134,64 @@ export function postgresStore(url: string): ConfigStore {
       return { created: r?.created ?? false }
     },
     async subscribe(onDoc, onResubscribe) {
+      // The listening connection can go half-open (its peer lost without a close): then it hears
+      // nothing, for ever. So this replica NOTIFYs itself every PING_MS through the pool; a listener that
+      // missed pings the pool did send is replaced, and what was missed is read from the table.
+      const me = `ping:${crypto.randomUUID()}`
+      let heardAt = Date.now()
+      let sentOkAt = 0
       let first = true
-      const { unlisten } = await listener.listen(
-        CHANNEL,
-        (payload) => {
-          try {
-            onDoc(configDoc(JSON.parse(payload) as ConfigDoc))
-          } catch {
-            onResubscribe() // unreadable payload: fall back to reading the table
-          }
-        },
-        () => {
+      const handle = (payload: string) => {
+        if (payload.startsWith('ping:')) {
+          if (payload === me) heardAt = Date.now()
+          return
+        }
+        try {
+          onDoc(configDoc(JSON.parse(payload) as ConfigDoc))
+        } catch {
+          onResubscribe() // unreadable payload: fall back to reading the table
+        }
+      }
+      const listen = (sql: postgres.Sql) =>
+        sql.listen(CHANNEL, handle, () => {
           // Runs on every (re)connect of the listening connection; after the first, catch up.
           if (!first) onResubscribe()
           first = false
+        })
+      let sub = await listen(listener)
+      let replacing = false
+      const timer = setInterval(async () => {
+        if (replacing) return
+        if (sentOkAt - heardAt > 2 * PING_MS) {
+          replacing = true
+          const old = listener
+          listener = open(url, 1)
+          void old.end({ timeout: 0 }).catch(() => {})
+          try {
+            sub = await listen(listener)
+            heardAt = Date.now()
+            onResubscribe()
+          } catch {
+            // The database is not there either: try again at the next tick.
+          } finally {
+            replacing = false
+          }
+          return
+        }
+        try {
+          await pool.run(AbortSignal.timeout(PING_MS), (sql) => sql`select pg_notify(${CHANNEL}, ${me})`)
+          sentOkAt = Date.now()
+        } catch {
+          // The pool cannot reach the database: the listener is not the one to blame.
+        }
+      }, PING_MS)
+      timer.unref()
+      return {
+        close: async () => {
+          clearInterval(timer)
+          await sub.unlisten().catch(() => {})
         },
-      )
-      return { close: unlisten }
+      }
     },
     async ping(signal) {
       // A real (tiny) write: a read-only standby or a full disk makes the store unready, not just slow.

@@ -111,10 +111,11 @@ describe.skipIf(!pgUrl)('postgres store under locks and read-only databases', ()
     await conn`begin`
     await conn`select * from config_head for update`
     const late = s.write({ url: 'http://late.example/' }, { deadline: Date.now() + 300 })
+    const refused = expect(late).rejects.toBeInstanceOf(LateWrite)
     await Bun.sleep(800)
     await conn`rollback` // the holder changed nothing: the lock alone made the write wait
     conn.release()
-    await expect(late).rejects.toBeInstanceOf(LateWrite)
+    await refused
     expect(await s.current()).toEqual(before.doc)
     await Promise.all([s.close(), other.end()])
   })
