@@ -39,7 +39,7 @@ describe('worker start-up, shutdown and docs', () => {
       state: codes('/state', 'get'),
       readyz: codes('/readyz', 'get'),
     }).toEqual({
-      config: ['200', '400', '401', '409', '413', '415', '422', '503'],
+      config: ['200', '400', '401', '409', '413', '415', '422', '429', '503'],
       hit: ['200', '502', '503', '504', '508'],
       state: ['200'],
       readyz: ['200', '503'],

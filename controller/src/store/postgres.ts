@@ -3,6 +3,7 @@ import { configDoc, type ConfigDoc } from '@dcm/shared'
 import { migrations } from './migrations'
 import { open, renewable } from './pg-pool'
 import { docOf, type VersionRow } from './rows'
+import { postgresAgents } from './pg-agents'
 import { LateWrite, type ConfigStore } from './types'
 
 /** NOTIFY channel carrying each new version's document to every replica. */
@@ -119,18 +120,7 @@ export function postgresStore(url: string): ConfigStore {
       storeId = row.store_id
       return { doc: docOf(row, storeId), created: row.changed }
     },
-    async registerAgent(a, now = new Date(), signal) {
-      const [r] = await pool.run(
-        signal,
-        (sql) => sql<{ created: boolean }[]>`
-          insert into agents (agent_id, hostname, worker_url, labels, registered_at, last_seen_at)
-          values (${a.agent_id}, ${a.hostname ?? null}, ${a.worker_url ?? null}, ${sql.json(a.labels ?? {})}, ${now}, ${now})
-          on conflict (agent_id) do update set hostname = excluded.hostname, worker_url = excluded.worker_url,
-            labels = excluded.labels, last_seen_at = excluded.last_seen_at
-          returning (xmax = 0) as created`,
-      )
-      return { created: r?.created ?? false }
-    },
+    ...postgresAgents(pool, listener),
     async subscribe(onDoc, onResubscribe) {
       let first = true
       const { unlisten } = await listener.listen(

@@ -1,4 +1,4 @@
-import { BadGateway, GatewayTimeout, HttpError, Unavailable, type Logger } from '@dcm/shared'
+import { BadGateway, forbiddenResolution, GatewayTimeout, HttpError, NOTHING_ALLOWED, systemLookup, Unavailable, type Logger, type Lookup, type UpstreamAllow } from '@dcm/shared'
 import type { ActiveConfig } from '../config/service'
 import { passedHeaders } from './headers'
 
@@ -26,14 +26,30 @@ export interface ForwarderOptions {
   maxCalls: number
   /** This worker's token in the Via header: seen on an incoming /hit, the URL leads back here. */
   via: string
+  /** What UPSTREAM_ALLOW permits of the addresses a configured name resolves to. */
+  upstreamAllow?: UpstreamAllow
+  /** The resolver names are checked with (Bun's, unless a test stands in for it). */
+  lookup?: Lookup
 }
 
 /** GET /hit's work: call the configured URL and hand back its answer with the body still streaming.
  *  The timeout covers the whole exchange, body included; a caller that goes away cancels the upstream
- *  call; a body that breaks off is logged and counted as an upstream failure. */
-export function forwarder({ logger, maxCalls, via }: ForwarderOptions) {
+ *  call; a body that breaks off is logged and counted as an upstream failure. A configured host name is
+ *  resolved and checked before every call (502 upstream_forbidden when any of its addresses is
+ *  link-local or cloud metadata); an IP literal was checked on apply and costs nothing here. */
+export function forwarder({ logger, maxCalls, via, upstreamAllow = NOTHING_ALLOWED, lookup = systemLookup }: ForwarderOptions) {
   let calls = 0
   const done = () => void calls--
+
+  /** Throws 502 upstream_forbidden when `host` now resolves to a forbidden address. fetch resolves the
+   *  name again (through Bun's own cache, up to 30 s old): a name that changes its answer between the
+   *  two lookups (DNS rebinding) is not caught here. */
+  const checkResolution = async (cfg: ActiveConfig, host: string, signal: AbortSignal, requestId: string) => {
+    const address = await untilAborted(forbiddenResolution(host, upstreamAllow, lookup), signal)
+    if (address === null) return
+    logger.warn('upstream refused: its name resolves to a forbidden address', { request_id: requestId, url: cfg.maskedUrl, address })
+    throw new BadGateway(`the upstream ${cfg.maskedUrl} resolves to a link-local or cloud metadata address; UPSTREAM_ALLOW can permit it`, 'upstream_forbidden')
+  }
 
   return async function forward(cfg: ActiveConfig, request: Request, requestId: string): Promise<Response> {
     const incoming = request.headers.get('via')
@@ -48,10 +64,12 @@ export function forwarder({ logger, maxCalls, via }: ForwarderOptions) {
     }
     calls++
     const accept = request.headers.get('accept-encoding')
+    const signal = AbortSignal.any([timeoutSignal(cfg.timeoutMs), request.signal])
     let res: Response
     try {
+      if (cfg.lookupHost !== null) await checkResolution(cfg, cfg.lookupHost, signal, requestId)
       res = await fetch(cfg.url, {
-        signal: AbortSignal.any([timeoutSignal(cfg.timeoutMs), request.signal]),
+        signal,
         // Pass the body through as the upstream encoded it, in an encoding the client accepts.
         headers: { 'accept-encoding': accept ?? 'identity', 'x-request-id': requestId, via: incoming ? `${incoming}, 1.1 ${via}` : `1.1 ${via}` },
         decompress: false,
@@ -61,6 +79,7 @@ export function forwarder({ logger, maxCalls, via }: ForwarderOptions) {
     } catch (e) {
       done()
       cfg.hits.failed()
+      if (e instanceof HttpError) throw e
       const err = e as Error & { code?: string }
       if (err.name === 'TimeoutError' && !request.signal.aborted)
         throw new GatewayTimeout(`the upstream ${cfg.maskedUrl} did not answer within ${cfg.timeoutMs} ms`, 'upstream_timeout')
@@ -100,6 +119,16 @@ export function forwarder({ logger, maxCalls, via }: ForwarderOptions) {
     }
     return new Response(streamed(res.body, done, onBreak, request.signal), { status, headers })
   }
+}
+
+/** `work`, or the signal's reason once it aborts first (a lookup has no signal of its own). */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason)
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason)
+    signal.addEventListener('abort', onAbort, { once: true })
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort))
+  })
 }
 
 /** `body` passed on as it arrives; `settle` runs once when it ends in any way. A read that fails calls
