@@ -23,6 +23,9 @@ export const AgentStatus = t.Object({
   last_push_at: Nullable(t.String()),
   controller: Peer,
   worker: Peer,
+  revoked: t.Boolean({
+    description: 'the controller revoked this agent (401 agent_revoked), or its agent_id is registered with another token (403 agent_token_mismatch): it no longer polls or registers, keeps its worker on the config it has, and never takes a new id by itself',
+  }),
   last_error: Nullable(t.Object({ target: t.String(), message: t.String(), at: t.String() })),
   state_file: t.Object({ path: t.String(), ok: t.Boolean(), last_error: Nullable(t.String()), loaded_from: t.String() }),
 })
@@ -34,7 +37,7 @@ export function createApp({ agent, logger }: { agent: Agent; logger: Logger }) {
     .use(apiDocs({ title: 'dcm agent', version: '0.1.0', description: 'Sidecar that keeps its worker on the newest config.' }))
     .get('/state', () => agent.snapshot(), {
       response: { 200: AgentStatus },
-      detail: { summary: 'What the agent holds and how its peers are doing (never shows a key)', tags: ['status'] },
+      detail: { summary: 'What the agent holds and how its peers are doing (never shows a key or its token)', tags: ['status'] },
     })
     .get(
       '/readyz',
