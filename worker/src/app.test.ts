@@ -10,7 +10,7 @@ const logger = createLogger({ service: 'worker', level: 'error', sink: { write: 
 const config = new ConfigService(logger, () => 1)
 // A stand-in resolver: one name points at the metadata address, everything else resolves as usual.
 const lookup = async (host: string) => (host === 'metadata-alias.test' ? [{ address: '10.0.0.9' }, { address: '169.254.169.254' }] : Bun.dns.lookup(host))
-const forward = makeForwarder(settings, logger, lookup)
+const forward = makeForwarder(settings, logger, { lookup, resolveCacheMs: 0 })
 const door = frontDoor(createApp({ settings, logger, config, forward }), { logger, hot: hotRoutes({ config, forward }) })
 const hot = door.routes['/hit']!
 const upstream = Bun.serve({
@@ -67,13 +67,18 @@ describe('upstream safety on apply and at call time', () => {
     expect(config.state.hits).toMatchObject({ total: 1, by_class: { upstream_failure: 1 } })
   })
 
-  test('a name that stops resolving to a forbidden address is called again: the check runs on every call', async () => {
+  test('a name is resolved again once its verdict is older than resolveCacheMs: a change of address is seen', async () => {
     let target = '169.254.169.254'
-    const flipping = makeForwarder(settings, logger, async () => [{ address: target }])
+    let lookups = 0
+    const flipping = makeForwarder(settings, logger, { lookup: async () => (lookups++, [{ address: target }]), resolveCacheMs: 50 })
     const cfg = new ConfigService(logger, () => 1)
     cfg.apply({ version: 1, store_id: 's', url: `http://flip.test:${upstream.port}/`, updated_at: '2026-01-01T00:00:00.000Z' })
     await expect(flipping(cfg.active!, req(), 'r-2')).rejects.toMatchObject({ status: 502, code: 'upstream_forbidden' })
     target = '127.0.0.1'
+    // Within the same moment the verdict is shared (one lookup for many calls)…
+    await expect(flipping(cfg.active!, req(), 'r-2')).rejects.toMatchObject({ status: 502, code: 'upstream_forbidden' })
+    expect(lookups).toBe(1)
+    await Bun.sleep(60)
     // The check passes; the call itself resolves flip.test for real (no such name here) and fails differently.
     await expect(flipping(cfg.active!, req(), 'r-3')).rejects.toMatchObject({ status: 502, code: 'upstream_unreachable' })
   })

@@ -8,8 +8,8 @@ import type { Settings } from './settings'
 export type Deps = { settings: Settings; logger: Logger; config: ConfigService; forward: ReturnType<typeof forwarder> }
 
 /** The /hit forwarder for these settings; `via` names this worker instance in the Via header. */
-export const makeForwarder = (settings: Settings, logger: Logger, lookup?: Lookup) =>
-  forwarder({ logger, maxCalls: settings.maxUpstreamCalls, via: `dcm-worker-${crypto.randomUUID().slice(0, 8)}`, upstreamAllow: settings.upstreamAllow, lookup })
+export const makeForwarder = (settings: Settings, logger: Logger, resolver: { lookup?: Lookup; resolveCacheMs?: number } = {}) =>
+  forwarder({ logger, maxCalls: settings.maxUpstreamCalls, via: `dcm-worker-${crypto.randomUUID().slice(0, 8)}`, upstreamAllow: settings.upstreamAllow, ...resolver })
 
 /** Build the worker's HTTP app from its dependencies; does not listen. */
 export function createApp({ settings, logger, config, forward }: Deps) {
