@@ -25,7 +25,7 @@ export default {
     const warn = await startController({ logLevel: 'warn' })
     const etag = (await setConfig(info, 'http://127.0.0.1:1/hot')).etag
     const etagWarn = (await setConfig(warn, 'http://127.0.0.1:1/hot')).etag
-    const token = (await call(`${info.url}/register`, { method: 'POST', key: KEYS.agent, json: {} })).body?.agent_token as string
+    const token = (await call(`${info.url}/register`, { method: 'POST', key: KEYS.agent, json: {}, headers: { 'x-agent-token': 'new' } })).body?.agent_token as string
     const port = await freePort()
     const bare = run('bare-304', ['bun', join(import.meta.dir, 'baselines', 'bare-304.ts')], { env: { KEY: KEYS.agent, ETAG: etag, PORT: String(port) } })
     const bareUrl = `http://127.0.0.1:${port}/config`

@@ -17,15 +17,18 @@ function suite(kind: 'sqlite' | 'postgres', storeEnv: () => Promise<Record<strin
   describe(`controller on ${kind}`, () => {
     test('agents register: a new agent gets an id and a token (201), a known one presenting its token keeps both (200)', async () => {
       const c = await spawnService('controller', { env: await storeEnv() })
-      const first = await call(`${c.url}/register`, { method: 'POST', key: AGENT, json: { hostname: 'box-1', labels: { zone: 'a' } } })
+      const first = await call(`${c.url}/register`, { method: 'POST', key: AGENT, json: { hostname: 'box-1', labels: { zone: 'a' } }, headers: { 'x-agent-token': 'new' } })
       const { agent_id: id, agent_token: token } = first.body // read before toMatchObject: Bun's asymmetric matchers overwrite nested values
       expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/)
       expect(first).toMatchObject({ status: 201, body: { agent_id: expect.any(String), poll_url: `http://localhost:${c.port}/config`, poll_interval_seconds: 0.2 } })
       const again = await call(`${c.url}/register`, { method: 'POST', key: AGENT, json: { agent_id: id }, headers: { 'x-agent-token': token } })
       expect({ status: again.status, body: again.body }).toEqual({ status: 200, body: { ...first.body, agent_id: id, agent_token: token } })
-      const empty = await call(`${c.url}/register`, { method: 'POST', key: 'agent-key-2' })
+      const empty = await call(`${c.url}/register`, { method: 'POST', key: 'agent-key-2', headers: { 'x-agent-token': 'new' } })
       expect(empty.status).toBe(201)
       expect(empty.body.agent_token).not.toBe(token)
+      // A caller that does not say it keeps a token (an agent of an earlier release) gets none.
+      const legacy = await call(`${c.url}/register`, { method: 'POST', key: AGENT })
+      expect({ status: legacy.status, token: legacy.body.agent_token }).toEqual({ status: 201, token: undefined })
     })
 
     test('config: 404 before any write, then versions, ETag and 304', async () => {
@@ -128,7 +131,7 @@ function suite(kind: 'sqlite' | 'postgres', storeEnv: () => Promise<Record<strin
     test('everything acknowledged survives a restart, and a known agent keeps its id', async () => {
       const env = await storeEnv()
       let c = await spawnService('controller', { env })
-      const reg = await call(`${c.url}/register`, { method: 'POST', key: AGENT })
+      const reg = await call(`${c.url}/register`, { method: 'POST', key: AGENT, headers: { 'x-agent-token': 'new' } })
       const put = await call(`${c.url}/config`, { method: 'POST', key: ADMIN, json: { url: 'http://kept.example/', timeout_ms: 50 } })
       c = await c.restart()
       const got = await call(`${c.url}/config`, { key: reg.body.agent_token })
@@ -205,7 +208,7 @@ describe('controller start-up and shutdown', () => {
   test('a reset database: an agent presenting its id keeps it, and its token', async () => {
     const env = await sqliteEnv()
     let c = await spawnService('controller', { env })
-    const reg = await call(`${c.url}/register`, { method: 'POST', key: AGENT })
+    const reg = await call(`${c.url}/register`, { method: 'POST', key: AGENT, headers: { 'x-agent-token': 'new' } })
     await c.stop()
     rmSync(env.SQLITE_PATH)
     c = await spawnService('controller', { env, port: c.port })

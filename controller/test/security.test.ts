@@ -17,8 +17,8 @@ async function controller(store: Record<string, string>, extra: Record<string, s
   const port = await freePort()
   return spawnService('controller', { port, env: controllerEnv(port, { ...store, ...extra }) })
 }
-const register = (c: Service, json: object = {}, token?: string) =>
-  call(`${c.url}/register`, { method: 'POST', key: KEYS.agent, json, headers: token ? { 'x-agent-token': token } : {} })
+/** Registration as agents of this release make it: with their token, or asking for one. */
+const register = (c: Service, json: object = {}, token = 'new') => call(`${c.url}/register`, { method: 'POST', key: KEYS.agent, json, headers: { 'x-agent-token': token } })
 const poll = (c: Service, key: string) => call(`${c.url}/config`, { key })
 const setConfig = (c: Service, url: string) => call(`${c.url}/config`, { method: 'POST', key: KEYS.admin, json: { url } })
 const outcome = (r: { status: number; body: any }) => ({ status: r.status, error: r.status >= 400 ? r.body?.error : undefined })
@@ -65,6 +65,7 @@ function suite(kind: 'sqlite' | 'postgres', fresh: () => Promise<Record<string, 
       await setConfig(c, 'http://up.example/')
       const owner = await register(c)
       const { agent_id: id, agent_token: token } = owner.body
+      expect(outcome(await call(`${c.url}/register`, { method: 'POST', key: KEYS.agent, json: { agent_id: id } }))).toEqual({ status: 403, error: 'agent_token_mismatch' })
       expect(outcome(await register(c, { agent_id: id }))).toEqual({ status: 403, error: 'agent_token_mismatch' })
       expect(outcome(await register(c, { agent_id: id }, 'X'.repeat(43)))).toEqual({ status: 403, error: 'agent_token_mismatch' })
       expect((await poll(c, token)).status).toBe(200)
@@ -120,7 +121,7 @@ describe('polls with the shared agent key', () => {
     const c = await controller(sqlite(), { NODE_ENV: 'production', ...keys })
     await call(`${c.url}/config`, { method: 'POST', key: keys.ADMIN_API_KEY, json: { url: 'http://up.example/' } })
     expect(outcome(await poll(c, keys.AGENT_API_KEY))).toEqual({ status: 403, error: 'agent_token_required' })
-    const token = (await call(`${c.url}/register`, { method: 'POST', key: keys.AGENT_API_KEY, json: {} })).body.agent_token
+    const token = (await call(`${c.url}/register`, { method: 'POST', key: keys.AGENT_API_KEY, json: {}, headers: { 'x-agent-token': 'new' } })).body.agent_token
     expect((await poll(c, token)).status).toBe(200)
   })
 })

@@ -70,12 +70,14 @@ export class ControllerLoop {
     return h
   }
 
-  /** Registration presents the shared key, and the agent's token when it has one (its id needs it). */
+  /** Registration presents the shared key, and the agent's token (its id needs it), or `new` when it has
+   *  none yet: a controller binds a token only to an agent that says it keeps one. */
   #registerHeaders(): Record<string, string> {
-    const { agent_token } = this.state.current
-    const h: Record<string, string> = { authorization: `Bearer ${this.deps.settings.controllerKey}`, 'content-type': 'application/json' }
-    if (agent_token) h['x-agent-token'] = agent_token
-    return h
+    return {
+      authorization: `Bearer ${this.deps.settings.controllerKey}`,
+      'content-type': 'application/json',
+      'x-agent-token': this.state.current.agent_token ?? 'new',
+    }
   }
 
   #call(url: string, init: RequestInit & { headers: Record<string, string> }, timeoutMs: number, rid: string): Promise<Outcome> {

@@ -223,6 +223,8 @@ describe('the controller loop: the agent’s own token', () => {
     const r = rig()
     r.answer(reply(201), notModified())
     await r.controller.step()
+    // An agent without a token asks for one: it keeps what it is given.
+    expect(r.calls[0]!.headers['x-agent-token']).toBe('new')
     await r.controller.step()
     expect(r.store.saved).toEqual([{ agent_id: 'agent-1', etag: null, config: null, worker_version: null, agent_token: TOKEN }])
     expect(r.calls[1]!.headers).toMatchObject({ authorization: `Bearer ${TOKEN}`, 'x-agent-id': 'agent-1' })

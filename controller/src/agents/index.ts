@@ -21,21 +21,25 @@ export const agentRoutes = (agents: AgentService, auth: AuthPlugin<Role>, opts: 
         if (Object.keys(b.labels ?? {}).some((k) => k.length < 1 || k.length > 63 || FORBIDDEN_TEXT.test(k)))
           throw new Invalid('body field "labels": label names must be 1 to 63 characters without control characters')
         const presented = request.headers.get('x-agent-token')
-        if (presented !== null && !TOKEN_SHAPE.test(presented)) throw new Invalid('header "X-Agent-Token": must be the agent_token this controller issued (43 characters of base64url)')
+        if (presented !== null && presented !== 'new' && !TOKEN_SHAPE.test(presented))
+          throw new Invalid('header "X-Agent-Token": must be the agent_token this controller issued (43 characters of base64url), or "new"')
         const r = await agents.register(b, presented, requestIdOf(request))
         set.status = r.status
-        return { agent_id: r.agent_id, agent_token: r.agent_token, poll_url: opts.pollUrl, poll_interval_seconds: opts.pollIntervalSeconds }
+        const reply = { agent_id: r.agent_id, poll_url: opts.pollUrl, poll_interval_seconds: opts.pollIntervalSeconds }
+        return r.agent_token === null ? reply : { ...reply, agent_token: r.agent_token }
       },
       {
         ...jsonBody(Registration),
         auth: ['agent'],
         response: { 200: RegistrationReply, 201: RegistrationReply, 400: ErrorShape, 401: ErrorShape, 403: ErrorShape, 413: ErrorShape, 415: ErrorShape, 422: ErrorShape, 429: ErrorShape, 503: ErrorShape },
         detail: {
-          summary: 'Register an agent (or again, with its agent_id and its token in X-Agent-Token)',
+          summary: 'Register an agent (X-Agent-Token: new), or again with its agent_id and its token in X-Agent-Token',
           description:
-            'A new agent gets an agent_id and an agent_token (201); at most NEW_AGENTS_PER_MINUTE new agents per replica (429 too_many_registrations beyond). A known agent_id needs its token (403 agent_token_mismatch), keeps it (200, the same token), and a revoked one gets 401 agent_revoked. An agent registered before tokens existed gets one.',
+            'With X-Agent-Token: new a new agent gets an agent_id and an agent_token (201); at most NEW_AGENTS_PER_MINUTE new agents per replica (429 too_many_registrations beyond). A known agent_id needs its token (403 agent_token_mismatch), keeps it (200, the same token), and a revoked one gets 401 agent_revoked; one registered without a token (before this release) gets one. Without X-Agent-Token (an agent of an earlier release, which would discard a token) no token is bound and none is returned.',
           tags: ['agents'],
-          parameters: [{ in: 'header', name: 'X-Agent-Token', schema: { type: 'string' }, description: 'the agent_token of the agent_id in the body, when registering again' }],
+          parameters: [
+            { in: 'header', name: 'X-Agent-Token', schema: { type: 'string' }, description: 'the agent_token of the agent_id in the body, or "new" for a caller that has none yet and keeps the one it is given' },
+          ],
         },
       },
     )

@@ -5,7 +5,7 @@ import { AgentRevoked, tokenMismatch, tooManyRegistrations } from './errors'
 import type { Registration } from './model'
 import { hashToken, newToken, TokenRegistry } from './tokens'
 
-export type Registered = { status: 200 | 201; agent_id: string; agent_token: string }
+export type Registered = { status: 200 | 201; agent_id: string; agent_token: string | null }
 
 export type AgentServiceOptions = { agentKeys: readonly string[]; adminKeys: readonly string[]; newAgentsPerMinute: number; now?: () => number }
 
@@ -41,18 +41,22 @@ export class AgentService {
    *  presents its token too, or has none yet (registered before tokens existed: it gets one). An id
    *  this database does not know (a reset database) is made again, with the presented token if any.
    *  The token is never rotated here: an agent that crashed between our answer and its save would be
-   *  locked out. Registrations that would make a new agent are limited per replica. */
-  async register(b: Registration, presented: string | null, requestId: string): Promise<Registered> {
+   *  locked out. A token is bound to an id only for a caller that keeps it (`presented` a token, or
+   *  'new'): an agent of an earlier release (no X-Agent-Token) would discard it and find its own id
+   *  locked at its next registration, so its row stays without one, as open as before. Registrations
+   *  that would make a new agent are limited per replica. */
+  async register(b: Registration, presented: string | 'new' | null, requestId: string): Promise<Registered> {
     const wantsId = b.agent_id !== undefined
     const allowance = this.#newAgents.take()
     if (!wantsId && !allowance) throw tooManyRegistrations(this.#newAgents.retryAfterMs)
     const agent_id = b.agent_id ?? crypto.randomUUID()
-    const agent_token = wantsId && presented !== null ? presented : newToken()
-    const hash = hashToken(agent_token)
+    const held = wantsId && presented !== null && presented !== 'new' ? presented : null
+    const agent_token = held ?? (presented !== null ? newToken() : null)
+    const hash = agent_token === null ? null : hashToken(agent_token)
     let outcome: Awaited<ReturnType<ConfigStore['registerAgent']>> | undefined
     try {
       outcome = await guard(
-        (signal) => this.store.registerAgent({ agent: { ...b, agent_id }, presentedHash: wantsId && presented !== null ? hash : null, newHash: hash, create: allowance }, new Date(), signal),
+        (signal) => this.store.registerAgent({ agent: { ...b, agent_id }, presentedHash: held === null ? null : hash, newHash: hash, create: allowance }, new Date(), signal),
         'write',
         this.logger,
         requestId,
@@ -63,7 +67,7 @@ export class AgentService {
     switch (outcome) {
       case 'created':
       case 'known':
-        this.tokens.learn({ agent_id, token_hash: hash, revoked: false })
+        if (hash !== null) this.tokens.learn({ agent_id, token_hash: hash, revoked: false })
         // A presented id that this database did not know: a reset or restored database, or another region.
         if (wantsId && outcome === 'created') this.logger.info('known agent re-registered into an empty record', { agent_id, request_id: requestId })
         return { status: wantsId ? 200 : 201, agent_id, agent_token }

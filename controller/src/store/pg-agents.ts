@@ -22,18 +22,18 @@ export function postgresAgents(pool: ReturnType<typeof renewable>, listener: pos
               select token_hash, revoked_at is not null as revoked from agents where agent_id = ${a.agent_id}
             ), ins as (
               insert into agents (agent_id, hostname, worker_url, labels, registered_at, last_seen_at, token_hash)
-              select ${a.agent_id}, ${a.hostname ?? null}, ${a.worker_url ?? null}, ${sql.json(a.labels ?? {})}, ${now}, ${now}, ${newHash}
+              select ${a.agent_id}, ${a.hostname ?? null}, ${a.worker_url ?? null}, ${sql.json(a.labels ?? {})}, ${now}, ${now}, ${newHash}::text
               where ${create}::boolean and not exists (select 1 from prev)
               on conflict (agent_id) do nothing
               returning 1
             ), upd as (
               update agents g set hostname = ${a.hostname ?? null}, worker_url = ${a.worker_url ?? null}, labels = ${sql.json(a.labels ?? {})},
-                last_seen_at = ${now}, token_hash = coalesce(g.token_hash, ${newHash})
+                last_seen_at = ${now}, token_hash = coalesce(g.token_hash, ${newHash}::text)
               where g.agent_id = ${a.agent_id} and g.revoked_at is null and (g.token_hash is null or g.token_hash = ${presentedHash}::text)
               returning (select token_hash from prev) is null as adopted
             ), notified as (
               select pg_notify(${AGENTS_CHANNEL}, json_build_object('agent_id', ${a.agent_id}::text, 'token_hash', ${newHash}::text, 'revoked', false)::text)
-              from (select 1 from ins union all select 1 from upd where adopted) x
+              from (select 1 from ins union all select 1 from upd where adopted) x where ${newHash}::text is not null
             )
             select exists (select 1 from prev) as existed, coalesce((select revoked from prev), false) as revoked,
               (select count(*) from ins)::int as created, (select count(*) from upd)::int as updated, (select count(*) from notified)::int as n`,

@@ -92,7 +92,7 @@ function contract<P>(name: string, place: () => Promise<P>, open: (p: P) => Conf
 
     test('registration: a new id gets the new hash; a known id needs its hash, or adopts one when it has none; revoked and limited ids change nothing', async () => {
       const { s } = await fresh()
-      const reg = (agent_id: string, presentedHash: string | null, newHash: string, create = true) => s.registerAgent({ agent: { agent_id, hostname: 'h', labels: { zone: 'a' } }, presentedHash, newHash, create })
+      const reg = (agent_id: string, presentedHash: string | null, newHash: string | null, create = true) => s.registerAgent({ agent: { agent_id, hostname: 'h', labels: { zone: 'a' } }, presentedHash, newHash, create })
       expect(await reg('agent-1', null, 'h1')).toBe('created')
       expect(await reg('agent-1', 'h1', 'h1')).toBe('known')
       expect(await reg('agent-1', null, 'h9')).toBe('mismatch')
@@ -101,6 +101,12 @@ function contract<P>(name: string, place: () => Promise<P>, open: (p: P) => Conf
       expect(await reg('agent-1', 'h1', 'h1', false)).toBe('known') // a known agent is never limited
       expect(await s.tokenByHash('h1')).toEqual({ agent_id: 'agent-1', token_hash: 'h1', revoked: false })
       expect(await s.tokenByHash('h2')).toBeNull()
+      // A caller that keeps no token: its row stays without one, open to it, until one is asked for.
+      expect(await reg('legacy', null, null)).toBe('created')
+      expect(await reg('legacy', null, null)).toBe('known')
+      expect(await reg('legacy', null, 'hL')).toBe('known')
+      expect(await reg('legacy', null, null)).toBe('mismatch')
+      expect(await s.tokenByHash('hL')).toEqual({ agent_id: 'legacy', token_hash: 'hL', revoked: false })
       expect(await s.revokeAgent('agent-1')).toEqual({ token_hash: 'h1' })
       expect(await s.revokeAgent('agent-1')).toEqual({ token_hash: 'h1' }) // again: still revoked, still known
       expect(await s.revokeAgent('nobody')).toBeNull()
@@ -110,6 +116,7 @@ function contract<P>(name: string, place: () => Promise<P>, open: (p: P) => Conf
       expect((await s.agentTokens('all')).sort((a, b) => a.agent_id.localeCompare(b.agent_id))).toEqual([
         { agent_id: 'agent-1', token_hash: 'h1', revoked: true },
         { agent_id: 'agent-3', token_hash: 'h3', revoked: false },
+        { agent_id: 'legacy', token_hash: 'hL', revoked: false },
       ])
       expect(await s.agentTokens('revoked')).toEqual([{ agent_id: 'agent-1', token_hash: 'h1', revoked: true }])
       await s.close()

@@ -15,8 +15,9 @@ export type Registering = {
   agent: AgentRecord
   /** sha256 of the token the caller presented (X-Agent-Token), or null. */
   presentedHash: string | null
-  /** The hash a new row gets, and a known row without a token (an agent of an earlier release) adopts. */
-  newHash: string
+  /** The hash a new row gets, and a known row without a token adopts; null for a caller that keeps no
+   *  token (an agent of an earlier release): its row stays without one. */
+  newHash: string | null
   /** Whether a new row may be made (the replica's allowance for new agents). */
   create: boolean
 }
@@ -64,7 +65,7 @@ export interface ConfigStore {
   write(input: ConfigInput, opts: WriteOptions): Promise<{ doc: ConfigDoc; created: boolean }>
   /** Register an agent: a new row (with `newHash`) when the id is unknown and `create` allows it; a
    *  known, unrevoked id whose token hash is `presentedHash` (or that has none yet, then it adopts
-   *  `newHash`) is updated; anything else changes nothing. On PostgreSQL a new or adopted token is
+   *  `newHash`, which may be null) is updated; anything else changes nothing. On PostgreSQL a new or adopted token is
    *  notified to the replicas. */
   registerAgent(r: Registering, now?: Date, signal?: AbortSignal): Promise<RegisterOutcome>
   /** Mark an agent revoked (its token hash is kept, so it is recognised as revoked); null when the id
