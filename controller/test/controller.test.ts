@@ -179,6 +179,10 @@ describe('controller start-up and shutdown', () => {
       [{ ...keys, DATABASE_URL: 'postgres//dcm:hunter2secret@db/x' }, 'DATABASE_URL'],
       [{ ...keys, PUBLIC_URL: 'http://user:hunter2secret@ctl.example' }, 'PUBLIC_URL'],
       [{ ...keys, PUBLIC_URL: 'ftp://user:hunter2secret@x/' }, 'PUBLIC_URL'],
+      [{ ...keys, ALLOW_SHARED_KEY_POLLS: 'maybe' }, 'ALLOW_SHARED_KEY_POLLS'],
+      [{ ...keys, NEW_AGENTS_PER_MINUTE: '0' }, 'NEW_AGENTS_PER_MINUTE'],
+      [{ ...keys, AUTH_FAILURES_PER_MINUTE: '2.5' }, 'AUTH_FAILURES_PER_MINUTE'],
+      [{ ...keys, UPSTREAM_ALLOW: '169.254.0.0/33' }, 'UPSTREAM_ALLOW'],
     ] as [Record<string, string>, string][]) {
       const { code, stderr } = await startupRefusal('controller', env)
       expect({ name, code, named: stderr.includes(name), leaked: stderr.includes('hunter2secret') }).toEqual({ name, code: 2, named: true, leaked: false })
