@@ -9,7 +9,7 @@ import { ConfigService } from './config'
 import { loadSettings } from './settings'
 import { sqliteStore } from './store'
 
-const env = { AGENT_API_KEY: 'agent-key', ADMIN_API_KEY: 'admin-key', POLL_INTERVAL_SECONDS: '2', SQLITE_PATH: ':memory:', PUBLIC_URL: 'http://ctl.example', NEW_AGENTS_PER_MINUTE: '4' }
+const env = { AGENT_API_KEY: 'agent-key', ADMIN_API_KEY: 'admin-key', POLL_INTERVAL_SECONDS: '2', SQLITE_PATH: ':memory:', PUBLIC_URL: 'http://ctl.example', NEW_AGENTS_PER_MINUTE: '6' }
 const settings = loadSettings(env)
 const logger = createLogger({ service: 'controller', level: 'error', sink: { write: () => {}, flush: () => {} } })
 const store = sqliteStore(':memory:')
@@ -170,11 +170,21 @@ describe('registration', () => {
     expect((await register({ agent_id: 'legacy-1' }, { 'x-agent-token': upgraded.agent_token })).status).toBe(200)
   })
 
+  test('a token revoked while its long-poll is held gets 401 agent_revoked when the hold ends, never the new document', async () => {
+    const reg = (await (await register({ agent_id: 'agent-held' }, { 'x-agent-token': 'new' })).json()) as { agent_token: string }
+    const held = door.fetch(req('/config?wait=5', { key: reg.agent_token, headers: { 'if-none-match': config.snapshot!.etag } }))
+    await Bun.sleep(20)
+    expect((await door.fetch(req('/agents/agent-held', { key: 'admin-key', method: 'DELETE' }))).status).toBe(204)
+    await config.write({ url: 'http://up.example/held' })
+    const res = await held
+    expect({ status: res.status, error: ((await res.json()) as { error: string }).error }).toEqual({ status: 401, error: 'agent_revoked' })
+  })
+
   test('new agents beyond NEW_AGENTS_PER_MINUTE get 429 too_many_registrations with Retry-After; known agents are never limited', async () => {
     const statuses: number[] = []
     let last: Response | undefined
-    for (let i = 0; i < 4; i++) statuses.push((last = await register({})).status)
-    // The allowance of 4 was partly taken by the registrations before; the rest come as 201, then 429.
+    for (let i = 0; i < 6; i++) statuses.push((last = await register({})).status)
+    // The allowance of 6 was partly taken by the registrations before; the rest come as 201, then 429.
     const limited = statuses.indexOf(429)
     expect({ limited: limited >= 0, before: statuses.slice(0, limited) }).toEqual({ limited: true, before: Array(limited).fill(201) })
     expect({ error: ((await last!.json()) as { error: string }).error, retry: Number(last!.headers.get('retry-after')) > 0 }).toEqual({ error: 'too_many_registrations', retry: true })

@@ -6,7 +6,7 @@ import type { AgentService } from './service'
 import { TOKEN_SHAPE } from './tokens'
 
 export { AgentService } from './service'
-export { controllerCredentials, type Role } from './credentials'
+export type { Role } from './credentials'
 
 /** POST /register (the shared agent key; an agent registering again presents its token in
  *  X-Agent-Token) and DELETE /agents/:id (admin: revoke one agent). */
