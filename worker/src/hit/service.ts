@@ -45,25 +45,27 @@ export function forwarder({ logger, maxCalls, via, upstreamAllow = NOTHING_ALLOW
 
   // The verdict on the configured name, shared by the calls of one second: a lookup per call cost /hit
   // about a fifth of its throughput (bench hit), and fetch's own DNS cache keeps an answer for up to
-  // 30 s anyway. A failed lookup is not kept.
-  let last: { host: string; until: number; verdict: Promise<string | null> } | null = null
-  const verdictOn = (host: string): Promise<string | null> => {
+  // 30 s anyway. Once settled it is read without a promise; a failed lookup is not kept.
+  type Verdict = { host: string; until: number; pending: Promise<string | null>; address?: string | null }
+  let last: Verdict | null = null
+  const verdictOn = (host: string): Verdict => {
     const now = performance.now()
-    if (last !== null && last.host === host && last.until > now) return last.verdict
-    const verdict = forbiddenResolution(host, upstreamAllow, lookup)
-    const entry = { host, until: now + resolveCacheMs, verdict }
+    if (last !== null && last.host === host && last.until > now) return last
+    const entry: Verdict = { host, until: now + resolveCacheMs, pending: forbiddenResolution(host, upstreamAllow, lookup) }
     last = entry
-    verdict.catch(() => {
-      if (last === entry) last = null
-    })
-    return verdict
+    entry.pending.then(
+      (address) => void (entry.address = address),
+      () => {
+        if (last === entry) last = null
+      },
+    )
+    return entry
   }
 
   /** Throws 502 upstream_forbidden when `host` resolves to a forbidden address (as of at most
    *  resolveCacheMs ago). fetch resolves the name again, through Bun's own cache (answers up to 30 s
    *  old): a name that changes its answer between the two lookups (DNS rebinding) is not caught here. */
-  const checkResolution = async (cfg: ActiveConfig, host: string, signal: AbortSignal, requestId: string) => {
-    const address = await untilAborted(verdictOn(host), signal)
+  const refuseForbidden = (cfg: ActiveConfig, address: string | null, requestId: string) => {
     if (address === null) return
     logger.warn('upstream refused: its name resolves to a forbidden address', { request_id: requestId, url: cfg.maskedUrl, address })
     throw new BadGateway(`the upstream ${cfg.maskedUrl} resolves to a link-local or cloud metadata address; UPSTREAM_ALLOW can permit it`, 'upstream_forbidden')
@@ -85,7 +87,10 @@ export function forwarder({ logger, maxCalls, via, upstreamAllow = NOTHING_ALLOW
     const signal = AbortSignal.any([timeoutSignal(cfg.timeoutMs), request.signal])
     let res: Response
     try {
-      if (cfg.lookupHost !== null) await checkResolution(cfg, cfg.lookupHost, signal, requestId)
+      if (cfg.lookupHost !== null) {
+        const v = verdictOn(cfg.lookupHost)
+        refuseForbidden(cfg, v.address !== undefined ? v.address : await untilAborted(v.pending, signal), requestId)
+      }
       res = await fetch(cfg.url, {
         signal,
         // Pass the body through as the upstream encoded it, in an encoding the client accepts.
