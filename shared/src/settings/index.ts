@@ -73,7 +73,8 @@ export function parseSettings<S extends TObject>(schema: S, env: Record<string, 
 }
 
 function shown(name: string, raw: string): string {
-  if (/KEY|SECRET|PASSWORD|TOKEN/.test(name)) return '(hidden)'
+  // A name ending in KEY holds a key (AGENT_API_KEY); ALLOW_SHARED_KEY_POLLS is only about one.
+  if (/KEY$|SECRET|PASSWORD|TOKEN/.test(name)) return '(hidden)'
   if (!/URL/.test(name)) return JSON.stringify(raw)
   // A URL that does not parse cannot be masked with certainty: where its password ends is unclear.
   return URL.canParse(raw.trim()) ? JSON.stringify(maskUrl(raw.trim())) : '(not shown: not a URL)'
