@@ -1,5 +1,6 @@
 /** 4. Worker GET /hit through to a local upstream (nginx serving a small file), against nginx proxy_pass
- *  to the same upstream; the worker at LOG_LEVEL=info and at warn. */
+ *  to the same upstream; the worker at LOG_LEVEL=info and at warn, and at info with the upstream named
+ *  (localhost) instead of an IP, which the worker resolves and checks before every call (#10). */
 import { call } from '../test/kit'
 import { KEYS, startService } from './lib/dcm'
 import type { Figure } from './lib/report'
@@ -32,10 +33,12 @@ export default {
     const proxy = await startNginx(which('nginx')!, 'proxy', upstream.port)
     const info = await startWorker('info', `${upstream.url}/hello.txt`)
     const warn = await startWorker('warn', `${upstream.url}/hello.txt`)
+    const named = await startWorker('info', `http://localhost:${upstream.port}/hello.txt`)
     const targets: Target[] = [
       { label: 'nginx proxy_pass', url: `${proxy.url}/hit`, pid: proxy.workerPid },
       { label: 'GET /hit, LOG_LEVEL=info', url: `${info.url}/hit`, pid: info.pid },
       { label: 'same, LOG_LEVEL=warn', url: `${warn.url}/hit`, pid: warn.pid },
+      { label: 'same, LOG_LEVEL=info, upstream by name', url: `${named.url}/hit`, pid: named.pid },
     ]
     for (const t of targets) await check(t)
     return versus(targets, 0.8, quick)

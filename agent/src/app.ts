@@ -1,5 +1,5 @@
 import { t } from 'elysia'
-import { apiDocs, createHttpApp, ErrorShape, Int, Nullable, Unavailable, type Logger } from '@dcm/shared'
+import { apiDocs, createHttpApp, ErrorShape, gatekeeper, Int, NO_CREDENTIALS, Nullable, Unavailable, type Logger } from '@dcm/shared'
 import type { Agent } from './sync/agent'
 
 const Peer = t.Object({
@@ -23,18 +23,21 @@ export const AgentStatus = t.Object({
   last_push_at: Nullable(t.String()),
   controller: Peer,
   worker: Peer,
+  revoked: t.Boolean({
+    description: 'the controller revoked this agent (401 agent_revoked), or its agent_id is registered with another token (403 agent_token_mismatch): it no longer polls or registers, keeps its worker on the config it has, and never takes a new id by itself',
+  }),
   last_error: Nullable(t.Object({ target: t.String(), message: t.String(), at: t.String() })),
   state_file: t.Object({ path: t.String(), ok: t.Boolean(), last_error: Nullable(t.String()), loaded_from: t.String() }),
 })
 
-/** The agent's HTTP surface: status for people and probes; the work happens in Agent. It reads no
- *  request body at all. */
+/** The agent's HTTP surface: status for people and probes; the work happens in Agent. It checks no key
+ *  and reads no request body at all (every body is refused with 401). */
 export function createApp({ agent, logger }: { agent: Agent; logger: Logger }) {
-  return createHttpApp({ service: 'agent', logger, authenticated: () => false })
+  return createHttpApp({ service: 'agent', logger, authenticate: gatekeeper(NO_CREDENTIALS, null) })
     .use(apiDocs({ title: 'dcm agent', version: '0.1.0', description: 'Sidecar that keeps its worker on the newest config.' }))
     .get('/state', () => agent.snapshot(), {
       response: { 200: AgentStatus },
-      detail: { summary: 'What the agent holds and how its peers are doing (never shows a key)', tags: ['status'] },
+      detail: { summary: 'What the agent holds and how its peers are doing (never shows a key or its token)', tags: ['status'] },
     })
     .get(
       '/readyz',

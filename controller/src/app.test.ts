@@ -3,23 +3,37 @@
  *  what needs real processes. */
 import { beforeAll, describe, expect, test } from 'bun:test'
 import { createLogger, frontDoor } from '@dcm/shared'
+import { AgentService } from './agents'
 import { createApp, hotRoutes } from './app'
 import { ConfigService } from './config'
 import { loadSettings } from './settings'
 import { sqliteStore } from './store'
 
-const settings = loadSettings({ AGENT_API_KEY: 'agent-key', ADMIN_API_KEY: 'admin-key', POLL_INTERVAL_SECONDS: '2', SQLITE_PATH: ':memory:', PUBLIC_URL: 'http://ctl.example' })
+const env = { AGENT_API_KEY: 'agent-key', ADMIN_API_KEY: 'admin-key', POLL_INTERVAL_SECONDS: '2', SQLITE_PATH: ':memory:', PUBLIC_URL: 'http://ctl.example', NEW_AGENTS_PER_MINUTE: '6' }
+const settings = loadSettings(env)
 const logger = createLogger({ service: 'controller', level: 'error', sink: { write: () => {}, flush: () => {} } })
 const store = sqliteStore(':memory:')
 const config = new ConfigService(store, logger, { maxHeld: 100 })
-const door = frontDoor(createApp({ settings, store, logger, config }), { logger, hot: hotRoutes({ settings, config }) })
-const hot = door.routes['/config']!
+const agents = new AgentService(store, logger, settings)
+const doorOf = (s: typeof settings) => {
+  const door = frontDoor(createApp({ settings: s, store, logger, config, agents }), { logger, hot: hotRoutes({ settings: s, config, agents }) })
+  return { door, hot: door.routes['/config']! }
+}
+const { door, hot } = doorOf(settings)
+// The same replica with polls by the shared agent key turned off (production's default).
+const tokensOnly = doorOf(loadSettings({ ...env, ALLOW_SHARED_KEY_POLLS: 'false' }))
 let etag = ''
+let token = ''
+let revokedToken = ''
 
 beforeAll(async () => {
   await store.migrate()
   const { snapshot } = await config.write({ url: 'http://up.example/a', timeout_ms: 300 })
   etag = snapshot.etag
+  const wanting = (agent_id: string) => req('/register', { key: 'agent-key', ...json({ agent_id }), headers: { 'content-type': 'application/json', 'x-agent-token': 'new' } })
+  token = ((await (await door.fetch(wanting('agent-a'))).json()) as { agent_token: string }).agent_token
+  revokedToken = ((await (await door.fetch(wanting('agent-r'))).json()) as { agent_token: string }).agent_token
+  expect((await door.fetch(req('/agents/agent-r', { key: 'admin-key', method: 'DELETE' }))).status).toBe(204)
 })
 
 const req = (path: string, init: RequestInit & { key?: string } = {}) => {
@@ -36,7 +50,7 @@ async function seen(res: Response) {
 const json = (body: unknown) => ({ method: 'POST', body: typeof body === 'string' ? body : JSON.stringify(body), headers: { 'content-type': 'application/json' } })
 
 describe('GET /config: the hot route and the full route answer alike', () => {
-  const cases: [string, () => Request][] = [
+  const cases: [string, () => Request, typeof tokensOnly?][] = [
     ['a plain poll with the current ETag (agent key)', () => req('/config', { key: 'agent-key', headers: { 'if-none-match': etag } })],
     ['a plain poll with the current ETag (admin key)', () => req('/config', { key: 'admin-key', headers: { 'if-none-match': etag } })],
     ['the current ETag sent as X-API-Key', () => req('/config', { headers: { 'x-api-key': 'agent-key', 'if-none-match': etag } })],
@@ -48,11 +62,30 @@ describe('GET /config: the hot route and the full route answer alike', () => {
     ['a query string', () => req('/config?x=1', { key: 'agent-key', headers: { 'if-none-match': etag } })],
     ['a bad wait', () => req('/config?wait=61', { key: 'agent-key', headers: { 'if-none-match': etag } })],
     ['a POST with an agent key', () => req('/config', { key: 'agent-key', ...json({ url: 'http://x.example/' }) })],
+    ['a plain poll with the current ETag (agent token)', () => req('/config', { key: token, headers: { 'if-none-match': etag } })],
+    ['the agent token sent as X-API-Key', () => req('/config', { headers: { 'x-api-key': token, 'if-none-match': etag } })],
+    ['an agent token, no If-None-Match', () => req('/config', { key: token })],
+    ['a revoked agent token', () => req('/config', { key: revokedToken, headers: { 'if-none-match': etag } })],
+    ['a token nobody was given', () => req('/config', { key: 'A'.repeat(43), headers: { 'if-none-match': etag } })],
+    ['shared-key polls off: the agent key', () => req('/config', { key: 'agent-key', headers: { 'if-none-match': etag } }), tokensOnly],
+    ['shared-key polls off: the agent key, no If-None-Match', () => req('/config', { key: 'agent-key' }), tokensOnly],
+    ['shared-key polls off: an agent token', () => req('/config', { key: token, headers: { 'if-none-match': etag } }), tokensOnly],
+    ['shared-key polls off: the admin key', () => req('/config', { key: 'admin-key', headers: { 'if-none-match': etag } }), tokensOnly],
   ]
-  test.each(cases)('%s', async (_, make) => {
-    const viaHot = await seen(await hot(make()))
-    const viaApp = await seen(await door.fetch(make()))
+  test.each(cases)('%s', async (_, make, on = { door, hot }) => {
+    const viaHot = await seen(await on.hot(make()))
+    const viaApp = await seen(await on.door.fetch(make()))
     expect(viaHot).toEqual(viaApp)
+  })
+
+  test('what they answer: tokens poll like keys, a revoked token is told apart from a wrong one, shared-key polls can be refused', async () => {
+    const statusOf = async (r: Response) => ({ status: r.status, error: r.status >= 400 ? ((await r.json()) as { error: string }).error : null })
+    const poll = (key: string, on = { door, hot }) => on.hot(req('/config', { key, headers: { 'if-none-match': etag } }))
+    expect(await statusOf(await poll(token))).toEqual({ status: 304, error: null })
+    expect(await statusOf(await poll(revokedToken))).toEqual({ status: 401, error: 'agent_revoked' })
+    expect(await statusOf(await poll('B'.repeat(43)))).toEqual({ status: 401, error: 'unauthorized' })
+    expect(await statusOf(await poll('agent-key', tokensOnly))).toEqual({ status: 403, error: 'agent_token_required' })
+    expect(await statusOf(await poll(token, tokensOnly))).toEqual({ status: 304, error: null })
   })
 })
 
@@ -79,6 +112,25 @@ describe('the error shape and validation, in-process', () => {
     ['a label name with a control character', () => req('/register', { key: 'agent-key', ...json({ labels: { 'k\u0085': 'v' } }) }), 422, 'labels'],
     ['an unknown route', () => req('/nope', { key: 'agent-key' }), 404, 'not_found'],
     ['no key on /register', () => req('/register', json({})), 401, 'unauthorized'],
+    ['a malformed X-Agent-Token', () => req('/register', { key: 'agent-key', ...json({ agent_id: 'agent-a' }), headers: { 'content-type': 'application/json', 'x-agent-token': 'short' } }), 422, 'X-Agent-Token'],
+    ['a known agent_id without its token', () => req('/register', { key: 'agent-key', ...json({ agent_id: 'agent-a' }) }), 403, 'agent_token_mismatch'],
+    ['a known agent_id asking for a new token', () => req('/register', { key: 'agent-key', ...json({ agent_id: 'agent-a' }), headers: { 'content-type': 'application/json', 'x-agent-token': 'new' } }), 403, 'agent_token_mismatch'],
+    ['a known agent_id with another token', () => req('/register', { key: 'agent-key', ...json({ agent_id: 'agent-a' }), headers: { 'content-type': 'application/json', 'x-agent-token': 'C'.repeat(43) } }), 403, 'agent_token_mismatch'],
+    ['a revoked agent registering again', () => req('/register', { key: 'agent-key', ...json({ agent_id: 'agent-r' }), headers: { 'content-type': 'application/json', 'x-agent-token': revokedToken } }), 401, 'agent_revoked'],
+    ['a token as the key of /register', () => req('/register', { key: token, ...json({}) }), 403, 'forbidden'],
+    ['revoking an unknown agent', () => req('/agents/nobody', { key: 'admin-key', method: 'DELETE' }), 404, 'agent_not_found'],
+    ['revoking with an agent key', () => req('/agents/agent-a', { key: 'agent-key', method: 'DELETE' }), 403, 'forbidden'],
+    ['revoking with an agent token', () => req('/agents/agent-a', { key: token, method: 'DELETE' }), 403, 'forbidden'],
+    ['revoking a malformed id', () => req('/agents/has%20space', { key: 'admin-key', method: 'DELETE' }), 422, 'id'],
+    ...[
+      'http://169.254.169.254/latest/meta-data/',
+      'http://2852039166/',
+      'http://0xA9FEA9FE/',
+      'http://0251.0376.0251.0376/',
+      'http://[::ffff:169.254.169.254]/',
+      'http://[fd00:ec2::254]/',
+      'http://metadata.google.internal/',
+    ].map((url): [string, () => Request, number, string] => [`a metadata url: ${url}`, () => req('/config', { key: 'admin-key', ...json({ url }) }), 422, 'body field "url"']),
   ]
   test.each(cases)('%s → %d', async (_, make, status, mention) => {
     const res = await door.fetch(make())
@@ -87,8 +139,57 @@ describe('the error shape and validation, in-process', () => {
     expect(`${body.error}: ${body.message}`).toContain(mention)
   })
 
-  test('none of them changed the stored config', async () => {
+  test('none of them changed the stored config or an agent', async () => {
     expect(await store.current()).toEqual(config.snapshot!.doc)
     expect(config.snapshot!.doc).toMatchObject({ version: 1, url: 'http://up.example/a' })
+    expect((await store.agentTokens('all')).map((r) => [r.agent_id, r.revoked]).sort()).toEqual([
+      ['agent-a', false],
+      ['agent-r', true],
+    ])
+    expect((await hot(req('/config', { key: token, headers: { 'if-none-match': etag } }))).status).toBe(304)
+  })
+})
+
+describe('registration', () => {
+  const register = (body: object, headers: Record<string, string> = {}) =>
+    door.fetch(req('/register', { key: 'agent-key', method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json', ...headers } }))
+
+  test('a known agent presenting its token keeps its id and the very same token (never rotated)', async () => {
+    const res = await register({ agent_id: 'agent-a', hostname: 'h2' }, { 'x-agent-token': token })
+    expect({ status: res.status, body: await res.json() }).toEqual({ status: 200, body: { agent_id: 'agent-a', agent_token: token, poll_url: 'http://ctl.example/config', poll_interval_seconds: 2 } })
+  })
+
+  test('a caller that sends no X-Agent-Token (an agent of an earlier release) gets no token, and its id stays open to it', async () => {
+    const first = await register({ agent_id: 'legacy-1' })
+    expect({ status: first.status, body: await first.json() }).toEqual({ status: 200, body: { agent_id: 'legacy-1', poll_url: 'http://ctl.example/config', poll_interval_seconds: 2 } })
+    expect((await register({ agent_id: 'legacy-1' })).status).toBe(200)
+    // Upgraded, the same agent asks for a token and gets one; from then on the id needs it.
+    const upgraded = (await (await register({ agent_id: 'legacy-1' }, { 'x-agent-token': 'new' })).json()) as { agent_token: string }
+    expect(upgraded.agent_token).toMatch(/^[A-Za-z0-9_-]{43}$/)
+    expect((await register({ agent_id: 'legacy-1' })).status).toBe(403)
+    expect((await register({ agent_id: 'legacy-1' }, { 'x-agent-token': upgraded.agent_token })).status).toBe(200)
+  })
+
+  test('a token revoked while its long-poll is held gets 401 agent_revoked when the hold ends, never the new document', async () => {
+    const reg = (await (await register({ agent_id: 'agent-held' }, { 'x-agent-token': 'new' })).json()) as { agent_token: string }
+    const held = door.fetch(req('/config?wait=5', { key: reg.agent_token, headers: { 'if-none-match': config.snapshot!.etag } }))
+    await Bun.sleep(20)
+    expect((await door.fetch(req('/agents/agent-held', { key: 'admin-key', method: 'DELETE' }))).status).toBe(204)
+    await config.write({ url: 'http://up.example/held' })
+    const res = await held
+    expect({ status: res.status, error: ((await res.json()) as { error: string }).error }).toEqual({ status: 401, error: 'agent_revoked' })
+  })
+
+  test('new agents beyond NEW_AGENTS_PER_MINUTE get 429 too_many_registrations with Retry-After; known agents are never limited', async () => {
+    const statuses: number[] = []
+    let last: Response | undefined
+    for (let i = 0; i < 6; i++) statuses.push((last = await register({})).status)
+    // The allowance of 6 was partly taken by the registrations before; the rest come as 201, then 429.
+    const limited = statuses.indexOf(429)
+    expect({ limited: limited >= 0, before: statuses.slice(0, limited) }).toEqual({ limited: true, before: Array(limited).fill(201) })
+    expect({ error: ((await last!.json()) as { error: string }).error, retry: Number(last!.headers.get('retry-after')) > 0 }).toEqual({ error: 'too_many_registrations', retry: true })
+    // An unknown agent_id is a new agent too; a known one passes.
+    expect((await register({ agent_id: 'never-seen' })).status).toBe(429)
+    expect((await register({ agent_id: 'agent-a' }, { 'x-agent-token': token })).status).toBe(200)
   })
 })

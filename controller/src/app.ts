@@ -1,17 +1,18 @@
-import { apiDocs, apiKeyAuth, carriesKey, createHttpApp, ErrorShape, Int, keyChecker, type HotHandler, type Logger } from '@dcm/shared'
+import { apiDocs, apiKeyAuth, createHttpApp, ErrorShape, FailureLimiter, gatekeeper, Int, type HotHandler, type Logger } from '@dcm/shared'
 import { t } from 'elysia'
-import { agentRoutes } from './agents'
+import { agentRoutes, type AgentService } from './agents'
 import { configRoutes, ConfigService, hotConfig } from './config'
 import type { Settings } from './settings'
 import { guard, type ConfigStore } from './store'
 
-export type Deps = { settings: Settings; store: ConfigStore; logger: Logger; config: ConfigService }
+export type Deps = { settings: Settings; store: ConfigStore; logger: Logger; config: ConfigService; agents: AgentService }
 
 /** Build the controller's HTTP app from its dependencies; does not listen. */
-export function createApp({ settings, store, logger, config }: Deps) {
-  const roleOf = keyChecker({ agent: settings.agentKeys, admin: settings.adminKeys })
-  const auth = apiKeyAuth({ agent: settings.agentKeys, admin: settings.adminKeys }, roleOf)
-  return createHttpApp({ service: 'controller', logger, body: settings.body, authenticated: carriesKey(roleOf) })
+export function createApp({ settings, store, logger, config, agents }: Deps) {
+  const credentials = agents.credentials
+  const gate = gatekeeper(credentials, new FailureLimiter(settings.authFailuresPerMinute))
+  const auth = apiKeyAuth(gate)
+  return createHttpApp({ service: 'controller', logger, body: settings.body, authenticate: gate })
     .use(
       apiDocs({
         title: 'dcm controller',
@@ -30,12 +31,11 @@ export function createApp({ settings, store, logger, config }: Deps) {
         detail: { summary: 'Ready when the config store answers and takes writes', tags: ['health'] },
       },
     )
-    .use(configRoutes(config, auth, { pollIntervalSeconds: settings.pollIntervalSeconds }))
-    .use(agentRoutes(store, auth, { pollUrl: `${settings.publicUrl}/config`, pollIntervalSeconds: settings.pollIntervalSeconds, logger }))
+    .use(configRoutes(config, auth, credentials, { pollIntervalSeconds: settings.pollIntervalSeconds, allowSharedKeyPolls: settings.allowSharedKeyPolls, upstreamAllow: settings.upstreamAllow }))
+    .use(agentRoutes(agents, auth, { pollUrl: `${settings.publicUrl}/config`, pollIntervalSeconds: settings.pollIntervalSeconds }))
 }
 
 /** Routes the front door answers before Elysia when it can (see hotConfig). */
-export function hotRoutes({ settings, config }: Pick<Deps, 'settings' | 'config'>): Record<string, HotHandler> {
-  const roleOf = keyChecker({ agent: settings.agentKeys, admin: settings.adminKeys })
-  return { '/config': hotConfig(config, roleOf, { pollIntervalSeconds: settings.pollIntervalSeconds }) }
+export function hotRoutes({ settings, config, agents }: Pick<Deps, 'settings' | 'config' | 'agents'>): Record<string, HotHandler> {
+  return { '/config': hotConfig(config, agents.credentials, { pollIntervalSeconds: settings.pollIntervalSeconds, allowSharedKeyPolls: settings.allowSharedKeyPolls }) }
 }

@@ -1,4 +1,5 @@
 import { createLogger, maskUrl, serve, settingsOrExit } from '@dcm/shared'
+import { AgentService } from './agents'
 import { createApp, hotRoutes } from './app'
 import { ConfigService } from './config'
 import { followStore } from './config/replicas'
@@ -12,13 +13,15 @@ const store = openStore(settings)
 await startStore()
 const config = new ConfigService(store, logger, { maxHeld: settings.maxHeldPolls })
 await config.refresh()
-const unfollow = await followStore(config, store, logger, settings.refreshMs)
+const agents = new AgentService(store, logger, settings)
+await agents.load()
+const unfollow = await followStore(config, agents, store, logger, settings.refreshMs)
 
-const app = createApp({ settings, store, logger, config })
+const app = createApp({ settings, store, logger, config, agents })
 serve(app, {
   port: settings.port,
   logger,
-  hot: hotRoutes({ settings, config }),
+  hot: hotRoutes({ settings, config, agents }),
   // Long-polls are held up to 60 s: the idle timeout must outlast them.
   idleTimeoutSeconds: 90,
   // Held long-polls would keep the server from stopping for up to a minute: answer them now (304).
@@ -28,7 +31,14 @@ serve(app, {
     await store.close()
   },
 })
-logger.info('controller ready', { store: store.kind, store_id: store.storeId, version: config.snapshot?.doc.version ?? null, public_url: maskUrl(settings.publicUrl) })
+logger.info('controller ready', {
+  store: store.kind,
+  store_id: store.storeId,
+  version: config.snapshot?.doc.version ?? null,
+  public_url: maskUrl(settings.publicUrl),
+  agent_tokens: agents.tokens.size,
+  shared_key_polls: settings.allowSharedKeyPolls,
+})
 
 /** Migrate, retrying for a while so a database that starts alongside us has time to come up. */
 async function startStore() {

@@ -1,9 +1,11 @@
 import { t } from 'elysia'
-import { BodyEnv, bodySettings, CommonEnv, Int, parseSettings, portSetting, requireKeys, SettingsError } from '@dcm/shared'
+import { AuthFailuresEnv, BodyEnv, bodySettings, CommonEnv, Int, isProduction, parseSettings, parseUpstreamAllow, portSetting, requireKeys, SettingsError, UpstreamEnv } from '@dcm/shared'
 
 const Env = t.Object({
   ...CommonEnv,
   ...BodyEnv,
+  ...AuthFailuresEnv,
+  ...UpstreamEnv,
   PORT: portSetting(8080),
   DATABASE_URL: t.Optional(t.String({ pattern: '^postgres(ql)?://', description: 'a postgres:// URL; unset = embedded SQLite' })),
   SQLITE_PATH: t.String({ minLength: 1, default: './data/controller.sqlite', description: 'SQLite file when DATABASE_URL is unset' }),
@@ -13,6 +15,8 @@ const Env = t.Object({
   PUBLIC_URL: t.Optional(t.String({ pattern: '^https?://[^/@\\s]+(/\\S*)?$', description: 'base URL agents reach this controller at (no userinfo: it is handed to every agent)' })),
   REFRESH_SECONDS: t.Number({ minimum: 0.5, maximum: 3600, default: 5, description: 'how often the snapshot is re-read from the store (safety net for replicas)' }),
   MAX_HELD_POLLS: Int({ minimum: 1, maximum: 1_000_000, default: 30_000, description: 'long-polls held at once; beyond, a poll is answered at once' }),
+  ALLOW_SHARED_KEY_POLLS: t.Optional(t.Boolean({ description: 'agents may poll GET /config with the shared agent key instead of their own token (unset: true, false when NODE_ENV=production)' })),
+  NEW_AGENTS_PER_MINUTE: Int({ minimum: 1, maximum: 1_000_000, default: 600, description: 'registrations that make a new agent, per replica per minute (as many at once); beyond, 429' }),
 })
 
 export type Settings = ReturnType<typeof loadSettings>
@@ -36,5 +40,11 @@ export function loadSettings(env: Record<string, string | undefined> = process.e
     body: bodySettings(s),
     refreshMs: s.REFRESH_SECONDS * 1000,
     maxHeldPolls: s.MAX_HELD_POLLS,
+    // Upgrading a running fleet needs the shared key until every agent has its token; production
+    // refuses it unless told otherwise.
+    allowSharedKeyPolls: s.ALLOW_SHARED_KEY_POLLS ?? !isProduction(env),
+    newAgentsPerMinute: s.NEW_AGENTS_PER_MINUTE,
+    authFailuresPerMinute: s.AUTH_FAILURES_PER_MINUTE,
+    upstreamAllow: parseUpstreamAllow(s.UPSTREAM_ALLOW),
   })
 }

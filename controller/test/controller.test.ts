@@ -15,15 +15,20 @@ const sqliteEnv = async () => ({ ...keys, SQLITE_PATH: join(mkdtempSync(join(tmp
 
 function suite(kind: 'sqlite' | 'postgres', storeEnv: () => Promise<Record<string, string>>) {
   describe(`controller on ${kind}`, () => {
-    test('agents register: a new agent gets an id (201), a known one keeps its id (200)', async () => {
+    test('agents register: a new agent gets an id and a token (201), a known one presenting its token keeps both (200)', async () => {
       const c = await spawnService('controller', { env: await storeEnv() })
-      const first = await call(`${c.url}/register`, { method: 'POST', key: AGENT, json: { hostname: 'box-1', labels: { zone: 'a' } } })
-      const id = first.body.agent_id // read before toMatchObject: Bun's asymmetric matchers overwrite nested values
+      const first = await call(`${c.url}/register`, { method: 'POST', key: AGENT, json: { hostname: 'box-1', labels: { zone: 'a' } }, headers: { 'x-agent-token': 'new' } })
+      const { agent_id: id, agent_token: token } = first.body // read before toMatchObject: Bun's asymmetric matchers overwrite nested values
+      expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/)
       expect(first).toMatchObject({ status: 201, body: { agent_id: expect.any(String), poll_url: `http://localhost:${c.port}/config`, poll_interval_seconds: 0.2 } })
-      const again = await call(`${c.url}/register`, { method: 'POST', key: AGENT, json: { agent_id: id } })
-      expect(again).toMatchObject({ status: 200, body: { agent_id: id } })
-      const empty = await call(`${c.url}/register`, { method: 'POST', key: 'agent-key-2' })
+      const again = await call(`${c.url}/register`, { method: 'POST', key: AGENT, json: { agent_id: id }, headers: { 'x-agent-token': token } })
+      expect({ status: again.status, body: again.body }).toEqual({ status: 200, body: { ...first.body, agent_id: id, agent_token: token } })
+      const empty = await call(`${c.url}/register`, { method: 'POST', key: 'agent-key-2', headers: { 'x-agent-token': 'new' } })
       expect(empty.status).toBe(201)
+      expect(empty.body.agent_token).not.toBe(token)
+      // A caller that does not say it keeps a token (an agent of an earlier release) gets none.
+      const legacy = await call(`${c.url}/register`, { method: 'POST', key: AGENT })
+      expect({ status: legacy.status, token: legacy.body.agent_token }).toEqual({ status: 201, token: undefined })
     })
 
     test('config: 404 before any write, then versions, ETag and 304', async () => {
@@ -126,15 +131,13 @@ function suite(kind: 'sqlite' | 'postgres', storeEnv: () => Promise<Record<strin
     test('everything acknowledged survives a restart, and a known agent keeps its id', async () => {
       const env = await storeEnv()
       let c = await spawnService('controller', { env })
-      const reg = await call(`${c.url}/register`, { method: 'POST', key: AGENT })
+      const reg = await call(`${c.url}/register`, { method: 'POST', key: AGENT, headers: { 'x-agent-token': 'new' } })
       const put = await call(`${c.url}/config`, { method: 'POST', key: ADMIN, json: { url: 'http://kept.example/', timeout_ms: 50 } })
       c = await c.restart()
-      const got = await call(`${c.url}/config`, { key: AGENT })
+      const got = await call(`${c.url}/config`, { key: reg.body.agent_token })
       expect({ body: got.body, etag: got.headers.get('etag') }).toEqual({ body: put.body, etag: put.headers.get('etag') })
-      expect(await call(`${c.url}/register`, { method: 'POST', key: AGENT, json: { agent_id: reg.body.agent_id } })).toMatchObject({
-        status: 200,
-        body: { agent_id: reg.body.agent_id },
-      })
+      const again = await call(`${c.url}/register`, { method: 'POST', key: AGENT, json: { agent_id: reg.body.agent_id }, headers: { 'x-agent-token': reg.body.agent_token } })
+      expect({ status: again.status, id: again.body.agent_id, token: again.body.agent_token }).toEqual({ status: 200, id: reg.body.agent_id, token: reg.body.agent_token })
     })
 
     test('health, readiness and OpenAPI docs', async () => {
@@ -142,7 +145,14 @@ function suite(kind: 'sqlite' | 'postgres', storeEnv: () => Promise<Record<strin
       expect(await call(`${c.url}/healthz`)).toMatchObject({ status: 200, body: { status: 'ok' } })
       expect(await call(`${c.url}/readyz`)).toMatchObject({ status: 200, body: { status: 'ready', store: kind } })
       const docs = await call(`${c.url}/swagger/json`)
-      expect(Object.keys(docs.body.paths).sort()).toEqual(['/config', '/healthz', '/readyz', '/register'])
+      expect(Object.keys(docs.body.paths).sort()).toEqual(['/agents/{id}', '/config', '/healthz', '/readyz', '/register'])
+      const codes = (path: string, method: string) => Object.keys(docs.body.paths[path][method].responses).sort()
+      expect({ register: codes('/register', 'post'), poll: codes('/config', 'get'), write: codes('/config', 'post'), revoke: codes('/agents/{id}', 'delete') }).toEqual({
+        register: ['200', '201', '400', '401', '403', '413', '415', '422', '429', '503'],
+        poll: ['200', '304', '401', '403', '404', '422', '429', '503'],
+        write: ['200', '201', '400', '401', '403', '413', '415', '422', '429', '503'],
+        revoke: ['204', '401', '403', '404', '422', '429', '503'],
+      })
       expect(Object.keys(docs.body.components.securitySchemes).sort()).toEqual(['apiKeyHeader', 'bearerAuth'])
       expect((await fetch(`${c.url}/swagger`)).status).toBe(200)
     })
@@ -169,6 +179,10 @@ describe('controller start-up and shutdown', () => {
       [{ ...keys, DATABASE_URL: 'postgres//dcm:hunter2secret@db/x' }, 'DATABASE_URL'],
       [{ ...keys, PUBLIC_URL: 'http://user:hunter2secret@ctl.example' }, 'PUBLIC_URL'],
       [{ ...keys, PUBLIC_URL: 'ftp://user:hunter2secret@x/' }, 'PUBLIC_URL'],
+      [{ ...keys, ALLOW_SHARED_KEY_POLLS: 'maybe' }, 'ALLOW_SHARED_KEY_POLLS'],
+      [{ ...keys, NEW_AGENTS_PER_MINUTE: '0' }, 'NEW_AGENTS_PER_MINUTE'],
+      [{ ...keys, AUTH_FAILURES_PER_MINUTE: '2.5' }, 'AUTH_FAILURES_PER_MINUTE'],
+      [{ ...keys, UPSTREAM_ALLOW: '169.254.0.0/33' }, 'UPSTREAM_ALLOW'],
     ] as [Record<string, string>, string][]) {
       const { code, stderr } = await startupRefusal('controller', env)
       expect({ name, code, named: stderr.includes(name), leaked: stderr.includes('hunter2secret') }).toEqual({ name, code: 2, named: true, leaked: false })
@@ -195,17 +209,18 @@ describe('controller start-up and shutdown', () => {
     expect(results.map((r) => r.body.version).sort((x: number, y: number) => x - y)).toEqual(Array.from({ length: 30 }, (_, i) => i + 1))
   })
 
-  test('a reset database: an agent presenting its id keeps it', async () => {
+  test('a reset database: an agent presenting its id keeps it, and its token', async () => {
     const env = await sqliteEnv()
     let c = await spawnService('controller', { env })
-    const reg = await call(`${c.url}/register`, { method: 'POST', key: AGENT })
+    const reg = await call(`${c.url}/register`, { method: 'POST', key: AGENT, headers: { 'x-agent-token': 'new' } })
     await c.stop()
     rmSync(env.SQLITE_PATH)
     c = await spawnService('controller', { env, port: c.port })
-    expect(await call(`${c.url}/register`, { method: 'POST', key: AGENT, json: { agent_id: reg.body.agent_id } })).toMatchObject({
-      status: 200,
-      body: { agent_id: reg.body.agent_id },
-    })
+    // The token is unknown to the new database until the agent registers again with it.
+    expect((await call(`${c.url}/config`, { key: reg.body.agent_token })).status).toBe(401)
+    const again = await call(`${c.url}/register`, { method: 'POST', key: AGENT, json: { agent_id: reg.body.agent_id }, headers: { 'x-agent-token': reg.body.agent_token } })
+    expect({ status: again.status, id: again.body.agent_id, token: again.body.agent_token }).toEqual({ status: 200, id: reg.body.agent_id, token: reg.body.agent_token })
+    expect((await call(`${c.url}/config`, { key: reg.body.agent_token })).status).toBe(404) // known again; no config yet
   })
 })
 

@@ -1,4 +1,4 @@
-import { apiDocs, apiKeyAuth, carriesKey, createHttpApp, ErrorShape, keyChecker, Unavailable, type HotHandler, type Logger } from '@dcm/shared'
+import { apiDocs, apiKeyAuth, createHttpApp, ErrorShape, FailureLimiter, gatekeeper, keyChecker, Unavailable, type HotHandler, type Logger, type Lookup } from '@dcm/shared'
 import { configRoutes, type ConfigService } from './config'
 import { ReadyReply } from './config/model'
 import { hitRoutes, hotHit } from './hit'
@@ -8,14 +8,13 @@ import type { Settings } from './settings'
 export type Deps = { settings: Settings; logger: Logger; config: ConfigService; forward: ReturnType<typeof forwarder> }
 
 /** The /hit forwarder for these settings; `via` names this worker instance in the Via header. */
-export const makeForwarder = (settings: Settings, logger: Logger) =>
-  forwarder({ logger, maxCalls: settings.maxUpstreamCalls, via: `dcm-worker-${crypto.randomUUID().slice(0, 8)}` })
+export const makeForwarder = (settings: Settings, logger: Logger, resolver: { lookup?: Lookup; resolveCacheMs?: number } = {}) =>
+  forwarder({ logger, maxCalls: settings.maxUpstreamCalls, via: `dcm-worker-${crypto.randomUUID().slice(0, 8)}`, upstreamAllow: settings.upstreamAllow, ...resolver })
 
 /** Build the worker's HTTP app from its dependencies; does not listen. */
 export function createApp({ settings, logger, config, forward }: Deps) {
-  const roleOf = keyChecker({ agent: settings.agentKeys })
-  const auth = apiKeyAuth({ agent: settings.agentKeys }, roleOf)
-  return createHttpApp({ service: 'worker', logger, body: settings.body, authenticated: carriesKey(roleOf) })
+  const gate = gatekeeper(keyChecker({ agent: settings.agentKeys }), new FailureLimiter(settings.authFailuresPerMinute))
+  return createHttpApp({ service: 'worker', logger, body: settings.body, authenticate: gate })
     .use(
       apiDocs({
         title: 'dcm worker',
@@ -35,7 +34,7 @@ export function createApp({ settings, logger, config, forward }: Deps) {
         detail: { summary: 'Ready once a config is applied', tags: ['health'] },
       },
     )
-    .use(configRoutes(config, auth))
+    .use(configRoutes(config, apiKeyAuth(gate)))
     .use(hitRoutes(config, forward))
 }
 

@@ -7,7 +7,7 @@ const settings = settingsOrExit('worker', () => loadSettings())
 
 const logger = createLogger({ service: 'worker', level: settings.logLevel })
 let port = settings.port
-const config = new ConfigService(logger, () => port)
+const config = new ConfigService(logger, () => port, settings.upstreamAllow)
 const forward = makeForwarder(settings, logger)
 const app = createApp({ settings, logger, config, forward })
 const server = serve(app, {

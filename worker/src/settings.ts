@@ -1,9 +1,11 @@
 import { t } from 'elysia'
-import { BodyEnv, bodySettings, CommonEnv, Int, parseSettings, portSetting, requireKeys } from '@dcm/shared'
+import { AuthFailuresEnv, BodyEnv, bodySettings, CommonEnv, Int, parseSettings, parseUpstreamAllow, portSetting, requireKeys, UpstreamEnv } from '@dcm/shared'
 
 const Env = t.Object({
   ...CommonEnv,
   ...BodyEnv,
+  ...AuthFailuresEnv,
+  ...UpstreamEnv,
   PORT: portSetting(8082),
   AGENT_API_KEY: t.Optional(t.String()),
   MAX_UPSTREAM_CALLS: Int({ minimum: 1, maximum: 100_000, default: 200, description: 'upstream calls of GET /hit at once; beyond, 503 upstream_busy' }),
@@ -20,5 +22,7 @@ export function loadSettings(env: Record<string, string | undefined> = process.e
     agentKeys: requireKeys('AGENT_API_KEY', s.AGENT_API_KEY, env),
     body: bodySettings(s),
     maxUpstreamCalls: s.MAX_UPSTREAM_CALLS,
+    authFailuresPerMinute: s.AUTH_FAILURES_PER_MINUTE,
+    upstreamAllow: parseUpstreamAllow(s.UPSTREAM_ALLOW),
   })
 }

@@ -135,6 +135,17 @@ describe('worker config', () => {
     expect(w.output()).not.toContain(KEY)
     expect(w.output()).not.toContain('worker-key-2')
   })
+
+  test('failed pushes from one address beyond AUTH_FAILURES_PER_MINUTE get 429 with Retry-After; the agent’s key still applies', async () => {
+    const up = upstreamStub('limited')
+    const w = await spawnService('worker', { env: { ...env, AUTH_FAILURES_PER_MINUTE: '3' } })
+    const refused = []
+    for (let i = 0; i < 4; i++) refused.push(errorOf(await apply(w, doc(1, up.url), `wrong-${i}`)))
+    expect(refused.map((r) => r.status)).toEqual([401, 401, 401, 429])
+    const blocked = await apply(w, doc(1, up.url), null)
+    expect({ ...errorOf(blocked), retry: blocked.headers.get('retry-after'), connection: blocked.headers.get('connection') }).toEqual({ status: 429, error: 'too_many_failures', retry: '20', connection: 'close' })
+    expect((await apply(w, doc(1, up.url))).status).toBe(200)
+  })
 })
 
 

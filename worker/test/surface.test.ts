@@ -15,6 +15,8 @@ describe('worker start-up, shutdown and docs', () => {
       [{ ...env, BODY_LIMIT_BYTES: '2048.5' }, 'BODY_LIMIT_BYTES'],
       [{ NODE_ENV: 'production', AGENT_API_KEY: 'dev-worker-key-123456' }, 'AGENT_API_KEY'],
       [{ NODE_ENV: 'production' }, 'AGENT_API_KEY'],
+      [{ ...env, AUTH_FAILURES_PER_MINUTE: '0' }, 'AUTH_FAILURES_PER_MINUTE'],
+      [{ ...env, UPSTREAM_ALLOW: 'http://metadata/' }, 'UPSTREAM_ALLOW'],
     ] as [Record<string, string>, string][]) {
       const { code, stderr } = await startupRefusal('worker', bad)
       expect({ name, code, named: stderr.includes(name), leaked: stderr.includes('dev-worker-key-123456') }).toEqual({ name, code: 2, named: true, leaked: false })
@@ -39,7 +41,7 @@ describe('worker start-up, shutdown and docs', () => {
       state: codes('/state', 'get'),
       readyz: codes('/readyz', 'get'),
     }).toEqual({
-      config: ['200', '400', '401', '409', '413', '415', '422', '503'],
+      config: ['200', '400', '401', '409', '413', '415', '422', '429', '503'],
       hit: ['200', '502', '503', '504', '508'],
       state: ['200'],
       readyz: ['200', '503'],

@@ -10,6 +10,9 @@ export const AgentState = t.Object(
     config: Nullable(ConfigDoc),
     /** The version of `config` the worker confirmed holding (null: not confirmed yet). */
     worker_version: Nullable(Int()),
+    /** This agent's own credential from the controller (absent before the first registration that gave
+     *  one, and in files of earlier releases: still format 2). */
+    agent_token: t.Optional(t.String({ pattern: '^[A-Za-z0-9_-]{1,256}$' })),
   },
   { additionalProperties: false },
 )

@@ -102,3 +102,14 @@ test('a backup that cannot be kept is a warning; the state itself is saved', () 
 test('encode and decode round-trip', () => {
   expect(decode(encode(state(9)))).toEqual({ state: state(9) })
 })
+
+test('the agent token rides in format 2 as an optional field: files without it (earlier releases) load as they are', () => {
+  const withToken = { ...state(3), agent_token: 'T'.repeat(43) }
+  expect(decode(encode(withToken))).toEqual({ state: withToken })
+  expect(encode(withToken).startsWith('{"format":2,')).toBe(true)
+  const earlier = JSON.stringify(state(3))
+  expect(decode(`{"format":2,"checksum":"${sha(earlier)}","state":${earlier}}`)).toEqual({ state: state(3) })
+  const file = join(dir(), 'state.json')
+  fileStateStore(file).save(withToken)
+  expect(statSync(file).mode & 0o777).toBe(0o600)
+})

@@ -23,6 +23,7 @@ export type AgentView = {
   last_push_at: string | null
   controller: PeerStatus & { url: string }
   worker: PeerStatus & { url: string }
+  revoked: boolean
   last_error: LastError | null
   state_file: StateFileStatus & { path: string }
 }
@@ -100,6 +101,7 @@ export class Agent {
       last_push_at: this.#worker.lastPushAt,
       controller: { url: maskUrl(settings.controllerUrl), ...this.#peers.controller.status },
       worker: { url: maskUrl(settings.workerUrl), ...this.#peers.worker.status },
+      revoked: this.#controller.revoked !== null,
       last_error: this.#lastError && { ...this.#lastError },
       state_file: { path: settings.stateFile, ...this.#state.status },
     }

@@ -2,11 +2,11 @@ import { Value } from '@sinclair/typebox/value'
 import { ConfigDoc, maskUrl } from '@dcm/shared'
 import { jitter } from '../backoff'
 import type { AgentDeps } from './deps'
-import { after, type Next } from './loop'
+import { after, sleep, type Next } from './loop'
 import { RegistrationReply } from './model'
 import type { Peer } from './peer'
 import type { PersistedState } from './persisted'
-import { send, type Outcome } from './transport'
+import { send, type Failure, type Outcome } from './transport'
 
 /** The fastest and slowest poll intervals the agent follows, whatever a controller says. */
 export const MIN_POLL_SECONDS = 0.1
@@ -16,10 +16,18 @@ const clampInterval = (s: number) => Math.min(MAX_POLL_SECONDS, Math.max(MIN_POL
 /** Polls that got no answer at all before the agent registers again (which also re-reads poll_url). */
 export const REREGISTER_AFTER_NETWORK_FAILURES = 3
 
+/** Answers after which the agent stops talking to the controller for good: it was revoked, or its
+ *  agent_id is registered with another token (it never takes a new id by itself: an operator decides). */
+const FINAL_REFUSALS = new Set(['agent_revoked', 'agent_token_mismatch'])
+
 /** The controller loop: register, then poll (or long-poll) for the config, and act on each answer by
  *  the table in `#poll`. Each step returns when to run next. */
 export class ControllerLoop {
   #registered = false
+  /** The last registration gave us a token: polls present it instead of the shared key. */
+  #pollWithToken = false
+  /** Polls answered since the last registration (a refused token right after one is not retried fast). */
+  #pollsSinceRegister = 0
   #pollUrl: string | null = null
   #pollIntervalMs: number
   /** A document we could not accept: we poll with its tag, so the controller holds until the next. */
@@ -29,6 +37,9 @@ export class ControllerLoop {
   confirmedEtag: string | null = null
   lastPollAt: string | null = null
   lastPollResult: string | null = null
+  /** Why the controller refused this agent for good (revoked, or its id has another token); null while
+   *  it may go on. Once set the loop never calls the controller again; the worker keeps its config. */
+  revoked: string | null = null
 
   constructor(
     private readonly deps: AgentDeps,
@@ -46,14 +57,27 @@ export class ControllerLoop {
   }
 
   step(): Promise<Next> {
+    if (this.revoked !== null) return Promise.resolve(sleep)
     return this.#registered ? this.#poll() : this.#register()
   }
 
-  #headers(): Record<string, string> {
-    const h: Record<string, string> = { authorization: `Bearer ${this.deps.settings.controllerKey}` }
-    const id = this.state.current.agent_id
-    if (id) h['x-agent-id'] = id
+  /** Polls present the agent's own token once a registration gave one, else the shared key. */
+  #pollHeaders(): Record<string, string> {
+    const { agent_id, agent_token } = this.state.current
+    const key = this.#pollWithToken && agent_token ? agent_token : this.deps.settings.controllerKey
+    const h: Record<string, string> = { authorization: `Bearer ${key}` }
+    if (agent_id) h['x-agent-id'] = agent_id
     return h
+  }
+
+  /** Registration presents the shared key, and the agent's token (its id needs it), or `new` when it has
+   *  none yet: a controller binds a token only to an agent that says it keeps one. */
+  #registerHeaders(): Record<string, string> {
+    return {
+      authorization: `Bearer ${this.deps.settings.controllerKey}`,
+      'content-type': 'application/json',
+      'x-agent-token': this.state.current.agent_token ?? 'new',
+    }
   }
 
   #call(url: string, init: RequestInit & { headers: Record<string, string> }, timeoutMs: number, rid: string): Promise<Outcome> {
@@ -65,12 +89,8 @@ export class ControllerLoop {
     const id = this.state.current.agent_id
     const body = { ...(id ? { agent_id: id } : {}), hostname: hostname.slice(0, 255), worker_url: maskUrl(settings.workerUrl) }
     const rid = newId()
-    const out = await this.#call(
-      `${settings.controllerUrl}/register`,
-      { method: 'POST', headers: { ...this.#headers(), 'content-type': 'application/json' }, body: JSON.stringify(body) },
-      settings.requestTimeoutMs,
-      rid,
-    )
+    const out = await this.#call(`${settings.controllerUrl}/register`, { method: 'POST', headers: this.#registerHeaders(), body: JSON.stringify(body) }, settings.requestTimeoutMs, rid)
+    if (out.kind === 'auth' && out.code !== undefined && FINAL_REFUSALS.has(out.code)) return this.#stop(out, 'register', rid)
     if (out.kind !== 'ok') return after(this.peer.failed(out, 'register', rid))
     const reply: unknown = await out.res.json().catch(() => null)
     if (!Value.Check(RegistrationReply, reply))
@@ -78,9 +98,13 @@ export class ControllerLoop {
     this.peer.ok()
     this.#registered = true
     this.#networkFailures = 0
+    this.#pollsSinceRegister = 0
     this.#pollUrl = this.#onOurOrigin(reply.poll_url)
     this.#pollIntervalMs = clampInterval(reply.poll_interval_seconds) * 1000
-    if (reply.agent_id !== id) this.state.update({ agent_id: reply.agent_id })
+    this.#pollWithToken = reply.agent_token !== undefined
+    // Id and token saved together (one write): an agent never holds an id without the token it got with it.
+    const token = reply.agent_token ?? this.state.current.agent_token
+    if (reply.agent_id !== id || token !== this.state.current.agent_token) this.state.update(token === undefined ? { agent_id: reply.agent_id } : { agent_id: reply.agent_id, agent_token: token })
     log.info('registered', { agent_id: reply.agent_id, poll_url: maskUrl(this.#pollUrl), poll_interval_seconds: this.#pollIntervalMs / 1000, request_id: rid })
     return after(0)
   }
@@ -98,7 +122,8 @@ export class ControllerLoop {
   async #poll(): Promise<Next> {
     const { settings, log, newId, now } = this.deps
     const { longPoll, longPollWaitSeconds, requestTimeoutMs } = settings
-    const headers = this.#headers()
+    const headers = this.#pollHeaders()
+    const withToken = this.#pollWithToken && this.state.current.agent_token !== undefined
     const tag = this.#refusedEtag ?? this.state.current.etag
     if (tag) headers['if-none-match'] = tag
     const pollUrl = this.#pollUrl!
@@ -121,8 +146,20 @@ export class ControllerLoop {
       // No answer at all: after a few, register again (the controller may have moved or been reset).
       if (++this.#networkFailures >= REREGISTER_AFTER_NETWORK_FAILURES) this.#registered = false
     } else this.#networkFailures = 0
+    const firstPoll = this.#pollsSinceRegister++ === 0
 
     switch (out.kind) {
+      case 'auth':
+        this.lastPollResult = out.message
+        if (out.code !== undefined && FINAL_REFUSALS.has(out.code)) return this.#stop(out, 'poll', rid)
+        // The controller wants a token (shared-key polls are off), or does not know ours (a reset
+        // database): registering again gets or restores it. Right after a registration it is a
+        // configuration error instead, retried slowly.
+        if (!firstPoll && (out.code === 'agent_token_required' || (out.status === 401 && withToken))) {
+          this.#registered = false
+          return after(this.peer.failed(asRetry(out), 'poll', rid))
+        }
+        return after(this.peer.failed(out, 'poll', rid))
       case 'not_modified':
         this.peer.ok()
         if (!this.#refusedEtag) this.confirmedEtag = tag
@@ -145,6 +182,22 @@ export class ControllerLoop {
         log.debug('poll failed', { request_id: rid, kind: out.kind })
         return after(this.peer.failed(out, 'poll', rid))
     }
+  }
+
+  /** The controller refused this agent for good: stop polling and registering (the worker loop keeps
+   *  the worker on the cached config), say so in /state, log it once at error. */
+  #stop(out: Extract<Outcome, { kind: 'auth' }>, what: string, rid: string): Next {
+    const revoked = out.code === 'agent_revoked'
+    this.revoked = `${what}: ${out.message}`
+    this.lastPollResult = revoked ? 'revoked' : 'agent_id claimed by another token'
+    this.peer.refused(this.revoked)
+    this.deps.log.error(
+      revoked
+        ? 'this agent was revoked by the controller: it stops polling and registering; its worker keeps the config it has'
+        : 'the controller refused our agent_id (registered with another token): this agent stops and does not take a new id by itself; its worker keeps the config it has',
+      { agent_id: this.state.current.agent_id, code: out.code, status: out.status, request_id: rid },
+    )
+    return sleep
   }
 
   /** A 200: adopt the document if it is news, ignore it if it is older news, and report it (without
@@ -203,6 +256,9 @@ export class ControllerLoop {
     return nextPoll(true)
   }
 }
+
+/** A refusal that registering again can fix: backed off like any failure, not like a wrong key. */
+const asRetry = (out: Extract<Outcome, { kind: 'auth' }>): Failure => ({ kind: 'retry', message: out.message, status: out.status, code: out.code })
 
 /** Why a document fails the schema, without its content. */
 function describe(doc: unknown): string {

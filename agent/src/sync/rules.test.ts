@@ -231,6 +231,92 @@ describe('the controller loop: registration', () => {
   })
 })
 
+describe('the controller loop: the agent’s own token', () => {
+  const TOKEN = 'T'.repeat(43)
+  const reply = (status = 200, extra: Record<string, unknown> = { agent_token: TOKEN }) =>
+    json({ agent_id: 'agent-1', poll_url: 'http://ctl.example:8080/config', poll_interval_seconds: INTERVAL / 1000, ...extra }, status)
+  const withToken = (extra: Partial<AgentState> = {}) => holding(doc(1), { agent_token: TOKEN, ...extra })
+  const notModified = () => new Response(null, { status: 304 })
+
+  test('a token from registration is saved with the id in one write, and every poll presents it instead of the shared key', async () => {
+    const r = rig()
+    r.answer(reply(201), notModified())
+    await r.controller.step()
+    // An agent without a token asks for one: it keeps what it is given.
+    expect(r.calls[0]!.headers['x-agent-token']).toBe('new')
+    await r.controller.step()
+    expect(r.store.saved).toEqual([{ agent_id: 'agent-1', etag: null, config: null, worker_version: null, agent_token: TOKEN }])
+    expect(r.calls[1]!.headers).toMatchObject({ authorization: `Bearer ${TOKEN}`, 'x-agent-id': 'agent-1' })
+  })
+
+  test('registering again presents the token in X-Agent-Token beside the shared key; the same token back saves nothing', async () => {
+    const r = rig({ state: withToken() })
+    r.answer(reply())
+    await r.controller.step()
+    expect(r.calls[0]!.headers).toMatchObject({ authorization: 'Bearer agent-key', 'x-agent-token': TOKEN })
+    expect(r.store.saved).toEqual([])
+  })
+
+  test('a controller of an earlier release gives no token: polls present the shared key, a token held is kept', async () => {
+    const r = rig({ state: withToken() })
+    r.answer(reply(200, {}), notModified())
+    await r.controller.step()
+    await r.controller.step()
+    expect(r.calls[1]!.headers.authorization).toBe('Bearer agent-key')
+    expect(r.state.current.agent_token).toBe(TOKEN)
+  })
+
+  type Row = { when: 'register' | 'poll' | 'first poll'; answer: () => Answer; next: Next; revoked: boolean; registersNext?: boolean; error: string }
+  const rows: [string, Row][] = [
+    ['poll: 401 agent_revoked', { when: 'poll', answer: () => error(401, 'agent_revoked'), next: sleep, revoked: true, error: 'agent_revoked' }],
+    ['register: 401 agent_revoked', { when: 'register', answer: () => error(401, 'agent_revoked'), next: sleep, revoked: true, error: 'agent_revoked' }],
+    ['register: 403 agent_token_mismatch (never a new id by itself)', { when: 'register', answer: () => error(403, 'agent_token_mismatch'), next: sleep, revoked: true, error: 'agent_token_mismatch' }],
+    ['poll: 401 for our token (a reset database): register again, with the token', { when: 'poll', answer: () => error(401, 'unauthorized'), next: after(BACKOFF_1), revoked: false, registersNext: true, error: '401' }],
+    ['poll: 403 agent_token_required: register again to get a token', { when: 'poll', answer: () => error(403, 'agent_token_required'), next: after(BACKOFF_1), revoked: false, registersNext: true, error: 'agent_token_required' }],
+    ['first poll after registering: 401 for our token is a configuration error', { when: 'first poll', answer: () => error(401, 'unauthorized'), next: after(BACKOFF_MAX), revoked: false, error: '401' }],
+    ['register: 401 (the shared key refused)', { when: 'register', answer: () => error(401, 'unauthorized'), next: after(BACKOFF_MAX), revoked: false, registersNext: true, error: '401' }],
+  ]
+  test.each(rows)('%s', async (_, row) => {
+    const r = rig({ state: withToken() })
+    if (row.when !== 'register') {
+      r.answer(reply())
+      await r.controller.step()
+      if (row.when === 'poll') {
+        r.answer(notModified())
+        await r.controller.step()
+      }
+    }
+    r.answer(row.answer())
+    expect(await r.controller.step()).toEqual(row.next)
+    expect({ revoked: r.controller.revoked !== null, reachable: r.peers.controller.reachable }).toEqual({ revoked: row.revoked, reachable: true })
+    expect(r.peers.controller.lastError).toContain(row.error)
+    expect(r.state.current).toMatchObject({ agent_id: 'agent-1', agent_token: TOKEN, config: doc(1) })
+    const before = r.calls.length
+    if (row.revoked) {
+      // Stopped for good: no call to the controller ever again, one error line.
+      expect(await r.controller.step()).toEqual(sleep)
+      expect(r.calls.length).toBe(before)
+      expect(r.lines.filter((l) => l.level === 'error' && l.msg.includes('this agent'))).toHaveLength(1)
+      return
+    }
+    r.answer(reply(), notModified())
+    await r.controller.step()
+    const nextCall = r.calls[before]!
+    expect(nextCall.url.endsWith('/register')).toBe(row.registersNext ?? false)
+    if (row.registersNext) expect(nextCall.headers['x-agent-token']).toBe(TOKEN)
+  })
+
+  test('a revoked agent keeps its worker on the config it has', async () => {
+    const r = rig({ state: withToken() })
+    r.answer(error(401, 'agent_revoked'))
+    await r.controller.step()
+    r.answer(json({ version: null, store_id: null, url: null, applied_at: null }), json({ applied: true }))
+    expect(await r.worker.step()).toEqual(after(5000)) // the interval it had: it never registered
+    expect(r.calls.filter((c) => c.method === 'POST' && c.url === 'http://worker.example:8082/config')).toHaveLength(1)
+    expect(r.state.current.worker_version).toBe(1)
+  })
+})
+
 describe('the worker loop: what each worker answer leads to', () => {
   const state = (version: number | null, store = STORE, updated_at = '2026-01-01T00:00:00.000Z') =>
     json({ version, store_id: version === null ? null : store, updated_at: version === null ? undefined : updated_at, url: null, applied_at: null })

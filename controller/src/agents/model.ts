@@ -17,8 +17,14 @@ export const Registration = t.Optional(
 )
 export type Registration = NonNullable<typeof Registration.static>
 
+export const AgentToken = t.String({
+  pattern: '^[A-Za-z0-9_-]{43}$',
+  description: "the agent's own credential: 32 random bytes, base64url; present it as the key on GET /config and in X-Agent-Token when registering again (absent for a caller that sent no X-Agent-Token)",
+})
+
 export const RegistrationReply = t.Object({
   agent_id: AgentId,
+  agent_token: t.Optional(AgentToken),
   poll_url: t.String({ description: 'absolute URL of GET /config' }),
   poll_interval_seconds: t.Number(),
 })

@@ -1,5 +1,6 @@
 import { Elysia, t } from 'elysia'
-import { ErrorShape, jsonBody, NotFound, presentedKey, requestIdOf, type AuthPlugin } from '@dcm/shared'
+import { ErrorShape, Forbidden, Invalid, jsonBody, NotFound, presentedKey, requestIdOf, Unauthorized, upstreamRefusal, type AuthPlugin, type Credentials, type UpstreamAllow } from '@dcm/shared'
+import type { Role } from '../agents'
 import { ConfigDoc, ConfigInput } from './model'
 import type { ConfigService } from './service'
 import { etagMatches, type Snapshot } from './snapshot'
@@ -15,23 +16,53 @@ const notModified = (snap: Snapshot, interval: string, id?: string) =>
       : { etag: snap.etag, 'cache-control': 'no-cache', 'x-poll-interval': interval },
   })
 
+export type ConfigRouteOptions = { pollIntervalSeconds: number; allowSharedKeyPolls: boolean }
+
+const tokenRequired = () =>
+  new Forbidden('polling with the shared agent key is turned off (ALLOW_SHARED_KEY_POLLS=false): register, then poll with the agent_token', 'agent_token_required')
+
 /** The fleet's common case answered before Elysia (a hot route of the front door): a plain poll with a
- *  valid key whose If-None-Match is the current ETag → 304. Anything else — a long-poll, a change, any
+ *  valid credential (a key, or an agent's token: a map lookup once verified) whose If-None-Match is the
+ *  current ETag → 304. Anything else — a long-poll, a change, a token this replica must look up, any
  *  error — returns undefined and takes the full route below. */
-export const hotConfig =
-  (svc: ConfigService, roleOf: (key: string | null) => string | null, opts: { pollIntervalSeconds: number }) => {
-    const interval = String(opts.pollIntervalSeconds)
-    return (request: Request, id: string): Response | undefined => {
-      const snap = svc.snapshot
-      if (snap === null || request.method !== 'GET' || request.headers.get('if-none-match') !== snap.etag) return
-      if (request.url.includes('?') || roleOf(presentedKey(request.headers)) === null) return
-      return notModified(snap, interval, id)
-    }
+export const hotConfig = (svc: ConfigService, credentials: Credentials<Role>, opts: ConfigRouteOptions) => {
+  const interval = String(opts.pollIntervalSeconds)
+  return (request: Request, id: string): Response | undefined => {
+    const snap = svc.snapshot
+    if (snap === null || request.method !== 'GET' || request.headers.get('if-none-match') !== snap.etag || request.url.includes('?')) return
+    const key = presentedKey(request.headers)
+    if (key === null) return
+    const role = credentials.known(key) ?? firstSeen(credentials, key)
+    if (role === null || (role === 'agent' && !opts.allowSharedKeyPolls)) return
+    return notModified(snap, interval, id)
   }
+}
+
+/** A credential the hot route has not seen: checked in memory only (a digest; no store lookup), so it is
+ *  remembered and the next poll is a map lookup. Anything else (unknown, revoked) is the full route's. */
+function firstSeen(credentials: Credentials<Role>, key: string): Role | null {
+  try {
+    const role = credentials.verify(key, true)
+    return typeof role === 'string' ? role : null
+  } catch {
+    return null
+  }
+}
 
 /** GET /config (the fleet's hot path: served from the snapshot) and POST /config (admin writes). */
-export const configRoutes = (svc: ConfigService, auth: AuthPlugin<'agent' | 'admin'>, opts: { pollIntervalSeconds: number }) => {
+export const configRoutes = (
+  svc: ConfigService,
+  auth: AuthPlugin<Role>,
+  credentials: Credentials<Role>,
+  opts: ConfigRouteOptions & { upstreamAllow: UpstreamAllow },
+) => {
   const interval = String(opts.pollIntervalSeconds)
+  // A token revoked while its poll was held gets no document: checked again in memory when the hold ends
+  // (verify throws agent_revoked).
+  const stillValid = (request: Request) => {
+    const key = presentedKey(request.headers)!
+    if (credentials.known(key) === undefined && credentials.verify(key, true) === null) throw new Unauthorized()
+  }
   const answer = (snap: Snapshot | null, ifNoneMatch: string | null): Response => {
     if (!snap) throw new NotFound('no config has been set yet; POST /config with the admin key', 'no_config')
     if (etagMatches(ifNoneMatch, snap.etag)) return notModified(snap, interval)
@@ -43,7 +74,8 @@ export const configRoutes = (svc: ConfigService, auth: AuthPlugin<'agent' | 'adm
     .use(auth)
     .get(
       '/config',
-      ({ request }): Response | Promise<Response> => {
+      ({ request, role }): Response | Promise<Response> => {
+        if (role === 'agent' && !opts.allowSharedKeyPolls) throw tokenRequired()
         const inm = request.headers.get('if-none-match')
         const wait = waitSeconds(request.url)
         const snap = svc.snapshot
@@ -52,17 +84,21 @@ export const configRoutes = (svc: ConfigService, auth: AuthPlugin<'agent' | 'adm
         // beyond the replica's maximum the poll is answered at once.
         if (wait > 0 && (snap === null || etagMatches(inm, snap.etag))) {
           const held = svc.nextChange(wait * 1000 * (0.9 + 0.1 * Math.random()), request.signal)
-          if (held) return held.then(() => answer(svc.snapshot, inm))
+          if (held)
+            return held.then(() => {
+              if (role === 'token') stillValid(request)
+              return answer(svc.snapshot, inm)
+            })
         }
         return answer(snap, inm)
       },
       {
-        auth: ['agent', 'admin'],
-        response: { 200: ConfigDoc, 304: t.Void(), 401: ErrorShape, 404: ErrorShape, 422: ErrorShape },
+        auth: ['agent', 'admin', 'token'],
+        response: { 200: ConfigDoc, 304: t.Void(), 401: ErrorShape, 403: ErrorShape, 404: ErrorShape, 422: ErrorShape, 429: ErrorShape, 503: ErrorShape },
         detail: {
           summary: 'Current config, with ETag / If-None-Match → 304; ?wait=<s> long-polls',
           description:
-            'With `wait` (seconds, at most 60) and an If-None-Match matching the current ETag, the request is held until the config changes (200) or the wait runs out (304). Every answer carries X-Poll-Interval: the seconds the controller wants between polls.',
+            'An agent presents its own agent_token as the key; the shared agent key works only while ALLOW_SHARED_KEY_POLLS is true (else 403 agent_token_required); a revoked agent gets 401 agent_revoked. With `wait` (seconds, at most 60) and an If-None-Match matching the current ETag, the request is held until the config changes (200) or the wait runs out (304). Every answer carries X-Poll-Interval: the seconds the controller wants between polls.',
           tags: ['config'],
           parameters: [
             { in: 'query', name: 'wait', schema: { type: 'number', minimum: 0, maximum: MAX_WAIT_SECONDS }, description: 'long-poll: hold up to this many seconds' },
@@ -74,6 +110,8 @@ export const configRoutes = (svc: ConfigService, auth: AuthPlugin<'agent' | 'adm
     .post(
       '/config',
       async ({ body, set, request }) => {
+        const refusal = upstreamRefusal(body.url, opts.upstreamAllow)
+        if (refusal !== null) throw new Invalid(`body field "url": ${refusal}`)
         const { snapshot, created } = await svc.write(body, requestIdOf(request))
         set.status = created ? 201 : 200
         set.headers.etag = snapshot.etag
@@ -82,8 +120,11 @@ export const configRoutes = (svc: ConfigService, auth: AuthPlugin<'agent' | 'adm
       {
         ...jsonBody(ConfigInput),
         auth: ['admin'],
-        response: { 200: ConfigDoc, 201: ConfigDoc, 400: ErrorShape, 401: ErrorShape, 403: ErrorShape, 413: ErrorShape, 415: ErrorShape, 422: ErrorShape, 503: ErrorShape },
-        detail: { summary: 'Store a new config version (identical body: no new version, 200)', tags: ['config'] },
+        response: { 200: ConfigDoc, 201: ConfigDoc, 400: ErrorShape, 401: ErrorShape, 403: ErrorShape, 413: ErrorShape, 415: ErrorShape, 422: ErrorShape, 429: ErrorShape, 503: ErrorShape },
+        detail: {
+          summary: 'Store a new config version (identical body: no new version, 200); a link-local or cloud metadata url is 422 unless UPSTREAM_ALLOW permits it',
+          tags: ['config'],
+        },
       },
     )
 }

@@ -1,20 +1,24 @@
 import type { Logger } from '@dcm/shared'
+import type { AgentService } from '../agents'
 import type { ConfigStore } from '../store'
 import type { ConfigService } from './service'
 
-/** Keep this replica's snapshot in step with writes made through other replicas: NOTIFY for speed,
- *  plus a periodic read of the current version so a notification lost in a reconnect costs at most
- *  `refreshMs`. Returns a stop function. */
-export async function followStore(config: ConfigService, store: ConfigStore, logger: Logger, refreshMs: number) {
+/** Keep this replica in step with writes made through other replicas — config versions, and agent
+ *  tokens registered or revoked: NOTIFY for speed, plus a periodic read of the current version and of
+ *  the revocations, so a notification lost in a reconnect costs at most `refreshMs` (and a reconnect
+ *  re-reads everything at once). Returns a stop function. */
+export async function followStore(config: ConfigService, agents: AgentService, store: ConfigStore, logger: Logger, refreshMs: number) {
   let stopped = false
   let timer: Timer | undefined
   let failing = false
 
-  const refresh = async (why: string) => {
+  const refresh = async (why: string, tokens: 'revoked' | 'all' | 'none' = 'revoked') => {
     try {
       const before = config.snapshot?.etag
       const snap = await config.refresh()
       if (snap && snap.etag !== before) logger.info('snapshot refreshed from the store', { version: snap.doc.version, why })
+      if (tokens === 'all') await agents.load()
+      else if (tokens === 'revoked') await agents.refreshRevoked()
       if (failing) logger.info('config store reachable again')
       failing = false
     } catch (e) {
@@ -29,17 +33,25 @@ export async function followStore(config: ConfigService, store: ConfigStore, log
     }, refreshMs)
   }
 
-  let sub: { close(): Promise<void> } | undefined
-  if (store.subscribe) {
-    sub = await store.subscribe(
-      (doc) => config.offer(doc),
-      () => void refresh('reconnected'),
+  const subs: { close(): Promise<void> }[] = []
+  if (store.subscribe)
+    subs.push(
+      await store.subscribe(
+        (doc) => config.offer(doc),
+        () => void refresh('reconnected', 'none'),
+      ),
     )
-  }
+  if (store.subscribeAgents)
+    subs.push(
+      await store.subscribeAgents(
+        (row) => agents.tokens.learn(row),
+        () => void refresh('reconnected', 'all'),
+      ),
+    )
   tick()
   return async () => {
     stopped = true
     clearTimeout(timer)
-    await sub?.close().catch(() => {})
+    await Promise.all(subs.map((s) => s.close().catch(() => {})))
   }
 }

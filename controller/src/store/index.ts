@@ -2,7 +2,7 @@ import { postgresStore } from './postgres'
 import { sqliteStore } from './sqlite'
 import type { ConfigStore } from './types'
 
-export type { ConfigStore, ConfigInput, AgentRecord, WriteOptions } from './types'
+export type { ConfigStore, ConfigInput, AgentRecord, RegisterOutcome, Registering, TokenRow, WriteOptions } from './types'
 export { LateWrite } from './types'
 export { guard, unavailable } from './guard'
 export { ANSWER_DEADLINE_MS, DB_DEADLINE_MS } from './deadlines'

@@ -77,4 +77,21 @@ export const migrations: Migration[] = [
         return true;
       end $$;`,
   },
+  {
+    // Per-agent credentials: only a hash of each agent's token is stored, and kept when the agent is
+    // revoked, so a revoked token is told apart from an unknown one. Agents of earlier releases have no
+    // token until they register again.
+    id: 4,
+    name: 'agent tokens and revocation',
+    sqlite: `
+      alter table agents add column token_hash text;
+      alter table agents add column revoked_at text;
+      create unique index agents_token_hash on agents (token_hash);
+      create index agents_revoked on agents (revoked_at) where revoked_at is not null;`,
+    postgres: `
+      alter table agents add column token_hash text;
+      alter table agents add column revoked_at timestamptz;
+      create unique index agents_token_hash on agents (token_hash);
+      create index agents_revoked on agents (revoked_at) where revoked_at is not null;`,
+  },
 ]

@@ -1,15 +1,16 @@
 import postgres from 'postgres'
 import { configDoc, type ConfigDoc } from '@dcm/shared'
 import { migrations } from './migrations'
-import { open, renewable } from './pg-pool'
+import { listening } from './pg-listen'
+import { renewable } from './pg-pool'
 import { docOf, type VersionRow } from './rows'
+import { postgresAgents } from './pg-agents'
 import { LateWrite, type ConfigStore } from './types'
 
 /** NOTIFY channel carrying each new version's document to every replica. */
 export const CHANNEL = 'dcm_config'
 const MIGRATE_LOCK = 0x64636d02
-/** How often a replica checks that its LISTEN connection still hears (by notifying itself). */
-export const PING_MS = 5000
+const LATE = new Set(['DCM01', '57014', '55P03'])
 
 /** PostgreSQL store. Config writes go through a connection of their own, one statement each: it locks
  *  the one-row write head, checks the deadline with the database's own clock, appends the version and
@@ -18,7 +19,7 @@ export const PING_MS = 5000
 export function postgresStore(url: string): ConfigStore {
   const pool = renewable(url, 10)
   const writer = renewable(url, 1)
-  let listener = open(url, 1)
+  const listener = listening(url, pool)
   let storeId = ''
   // The database's clock minus ours, from the round trip with the smallest delay seen lately: writes
   // carry their deadline in the database's time.
@@ -115,90 +116,33 @@ export function postgresStore(url: string): ConfigStore {
           )
           select version, url, timeout_ms, updated_at, changed, (select store_id from meta), (select count(*) from notified) as n from head`,
       ).catch((e) => {
-        throw e instanceof postgres.PostgresError && e.code === 'DCM01' ? new LateWrite() : e
+        // Our deadline check, the statement timeout or the lock timeout: the database gave up on it.
+        throw e instanceof postgres.PostgresError && LATE.has(e.code) ? new LateWrite() : e
       })
       if (!row) throw new LateWrite()
       storeId = row.store_id
       return { doc: docOf(row, storeId), created: row.changed }
     },
-    async registerAgent(a, now = new Date(), signal) {
-      const [r] = await pool.run(
-        signal,
-        (sql) => sql<{ created: boolean }[]>`
-          insert into agents (agent_id, hostname, worker_url, labels, registered_at, last_seen_at)
-          values (${a.agent_id}, ${a.hostname ?? null}, ${a.worker_url ?? null}, ${sql.json(a.labels ?? {})}, ${now}, ${now})
-          on conflict (agent_id) do update set hostname = excluded.hostname, worker_url = excluded.worker_url,
-            labels = excluded.labels, last_seen_at = excluded.last_seen_at
-          returning (xmax = 0) as created`,
-      )
-      return { created: r?.created ?? false }
-    },
+    ...postgresAgents(pool, listener),
     async subscribe(onDoc, onResubscribe) {
-      // The listening connection can go half-open (its peer lost without a close): then it hears
-      // nothing, for ever. So this replica NOTIFYs itself every PING_MS through the pool; a listener that
-      // missed pings the pool did send is replaced, and what was missed is read from the table.
-      const me = `ping:${crypto.randomUUID()}`
-      let heardAt = Date.now()
-      let sentOkAt = 0
-      let first = true
-      const handle = (payload: string) => {
-        if (payload.startsWith('ping:')) {
-          if (payload === me) heardAt = Date.now()
-          return
-        }
-        try {
-          onDoc(configDoc(JSON.parse(payload) as ConfigDoc))
-        } catch {
-          onResubscribe() // unreadable payload: fall back to reading the table
-        }
-      }
-      const listen = (sql: postgres.Sql) =>
-        sql.listen(CHANNEL, handle, () => {
-          // Runs on every (re)connect of the listening connection; after the first, catch up.
-          if (!first) onResubscribe()
-          first = false
-        })
-      let sub = await listen(listener)
-      let replacing = false
-      const timer = setInterval(async () => {
-        if (replacing) return
-        if (sentOkAt - heardAt > 2 * PING_MS) {
-          replacing = true
-          const old = listener
-          listener = open(url, 1)
-          void old.end({ timeout: 0 }).catch(() => {})
+      return listener.listen(
+        CHANNEL,
+        (payload) => {
           try {
-            sub = await listen(listener)
-            heardAt = Date.now()
-            onResubscribe()
+            onDoc(configDoc(JSON.parse(payload) as ConfigDoc))
           } catch {
-            // The database is not there either: try again at the next tick.
-          } finally {
-            replacing = false
+            onResubscribe() // unreadable payload: fall back to reading the table
           }
-          return
-        }
-        try {
-          await pool.run(AbortSignal.timeout(PING_MS), (sql) => sql`select pg_notify(${CHANNEL}, ${me})`)
-          sentOkAt = Date.now()
-        } catch {
-          // The pool cannot reach the database: the listener is not the one to blame.
-        }
-      }, PING_MS)
-      timer.unref()
-      return {
-        close: async () => {
-          clearInterval(timer)
-          await sub.unlisten().catch(() => {})
         },
-      }
+        onResubscribe,
+      )
     },
     async ping(signal) {
       // A real (tiny) write: a read-only standby or a full disk makes the store unready, not just slow.
       await pool.run(signal, (sql) => sql`insert into store_meta (key, value) values ('checked_at', now()::text) on conflict (key) do update set value = excluded.value`)
     },
     async close() {
-      await Promise.all([pool.end(), writer.end(), listener.end({ timeout: 2 })])
+      await Promise.all([pool.end(), writer.end(), listener.end()])
     },
   }
 }

@@ -4,7 +4,7 @@ import { dirname } from 'node:path'
 import { SQLITE_BUSY_MS } from './deadlines'
 import { migrations } from './migrations'
 import { docOf, type VersionRow } from './rows'
-import { LateWrite, type AgentRecord, type ConfigInput, type ConfigStore } from './types'
+import { LateWrite, type ConfigInput, type ConfigStore, type RegisterOutcome, type Registering, type TokenRow } from './types'
 
 type Row = VersionRow & { updated_at: string }
 
@@ -28,13 +28,21 @@ export function sqliteStore(path: string): ConfigStore {
   const prepare = () => ({
     current: db.query<Row, []>('select version, url, timeout_ms, updated_at from config_versions order by version desc limit 1'),
     insert: db.query('insert into config_versions (version, url, timeout_ms, updated_at) values ($version, $url, $timeout_ms, $updated_at)'),
-    agent: db.query<{ n: number }, [string]>('select 1 as n from agents where agent_id = ?'),
-    upsertAgent: db.query(
-      `insert into agents (agent_id, hostname, worker_url, labels, registered_at, last_seen_at)
-       values ($agent_id, $hostname, $worker_url, $labels, $now, $now)
-       on conflict (agent_id) do update set hostname = excluded.hostname, worker_url = excluded.worker_url,
-         labels = excluded.labels, last_seen_at = excluded.last_seen_at`,
+    agent: db.query<{ token_hash: string | null; revoked_at: string | null }, [string]>('select token_hash, revoked_at from agents where agent_id = ?'),
+    insertAgent: db.query(
+      `insert into agents (agent_id, hostname, worker_url, labels, registered_at, last_seen_at, token_hash)
+       values ($agent_id, $hostname, $worker_url, $labels, $now, $now, $token_hash)`,
     ),
+    updateAgent: db.query(
+      `update agents set hostname = $hostname, worker_url = $worker_url, labels = $labels, last_seen_at = $now,
+         token_hash = coalesce(token_hash, $token_hash) where agent_id = $agent_id`,
+    ),
+    revoke: db.query<{ token_hash: string | null }, { id: string; now: string }>(
+      `update agents set revoked_at = coalesce(revoked_at, $now) where agent_id = $id returning token_hash`,
+    ),
+    byHash: db.query<TokenRow, [string]>(`select agent_id, token_hash, revoked_at is not null as revoked from agents where token_hash = ?`),
+    allTokens: db.query<TokenRow, []>(`select agent_id, token_hash, revoked_at is not null as revoked from agents where token_hash is not null`),
+    revokedTokens: db.query<TokenRow, []>(`select agent_id, token_hash, 1 as revoked from agents where revoked_at is not null and token_hash is not null`),
     touch: db.query(`insert into store_meta (key, value) values ('checked_at', $at) on conflict (key) do update set value = excluded.value`),
     storeId: db.query<{ value: string }, []>(`select value from store_meta where key = 'store_id'`),
     rotate: db.query<{ value: string }, [string]>(`update store_meta set value = case when value = ? then lower(hex(randomblob(16))) else value end where key = 'store_id' returning value`),
@@ -52,17 +60,20 @@ export function sqliteStore(path: string): ConfigStore {
     q().insert.run(row)
     return { doc: docOf(row, storeId), created: true }
   })
-  const register = db.transaction((a: AgentRecord, now: Date) => {
-    const known = q().agent.get(a.agent_id) !== null
-    q().upsertAgent.run({
-      agent_id: a.agent_id,
-      hostname: a.hostname ?? null,
-      worker_url: a.worker_url ?? null,
-      labels: JSON.stringify(a.labels ?? {}),
-      now: now.toISOString(),
-    })
-    return { created: !known }
+  const register = db.transaction(({ agent: a, presentedHash, newHash, create }: Registering, now: Date): RegisterOutcome => {
+    const row = q().agent.get(a.agent_id)
+    const fields = { agent_id: a.agent_id, hostname: a.hostname ?? null, worker_url: a.worker_url ?? null, labels: JSON.stringify(a.labels ?? {}), now: now.toISOString(), token_hash: newHash }
+    if (row === null) {
+      if (!create) return 'limited'
+      q().insertAgent.run(fields)
+      return 'created'
+    }
+    if (row.revoked_at !== null) return 'revoked'
+    if (row.token_hash !== null && row.token_hash !== presentedHash) return 'mismatch'
+    q().updateAgent.run(fields)
+    return 'known'
   })
+  const tokenRow = (r: TokenRow): TokenRow => ({ agent_id: r.agent_id, token_hash: r.token_hash, revoked: Boolean(r.revoked) })
 
   return {
     kind: 'sqlite',
@@ -95,8 +106,18 @@ export function sqliteStore(path: string): ConfigStore {
       // IMMEDIATE takes the write lock up front, so two processes sharing the file serialise here.
       return write.immediate(input, deadline)
     },
-    async registerAgent(a, now = new Date()) {
-      return register.immediate(a, now)
+    async registerAgent(r, now = new Date()) {
+      return register.immediate(r, now)
+    },
+    async revokeAgent(id, now = new Date()) {
+      return q().revoke.get({ id, now: now.toISOString() }) ?? null
+    },
+    async tokenByHash(hash) {
+      const r = q().byHash.get(hash)
+      return r ? tokenRow(r) : null
+    },
+    async agentTokens(which) {
+      return (which === 'all' ? q().allTokens : q().revokedTokens).all().map(tokenRow)
     },
     async ping() {
       // A real (tiny) write: a full disk or a read-only file makes the store unready, not just slow.

@@ -1,9 +1,11 @@
+import { Database } from 'bun:sqlite'
 import { describe, expect, test } from 'bun:test'
 import { mkdtempSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { testDatabase } from '../../../test/harness'
 import { LateWrite, postgresStore, sqliteStore, type ConfigInput, type ConfigStore } from '.'
+import { migrations } from './migrations'
 
 const pgUrl = await testDatabase()
 const soon = () => ({ deadline: Date.now() + 4000 })
@@ -88,11 +90,45 @@ function contract<P>(name: string, place: () => Promise<P>, open: (p: P) => Conf
       await Promise.all([s.close(), other.close()])
     })
 
-    test('registering an agent tells a new id from a known one', async () => {
+    test('registration: a new id gets the new hash; a known id needs its hash, or adopts one when it has none; revoked and limited ids change nothing', async () => {
       const { s } = await fresh()
-      expect(await s.registerAgent({ agent_id: 'agent-1', hostname: 'h', labels: { zone: 'a' } })).toEqual({ created: true })
-      expect(await s.registerAgent({ agent_id: 'agent-1', hostname: 'h2' })).toEqual({ created: false })
+      const reg = (agent_id: string, presentedHash: string | null, newHash: string | null, create = true) => s.registerAgent({ agent: { agent_id, hostname: 'h', labels: { zone: 'a' } }, presentedHash, newHash, create })
+      expect(await reg('agent-1', null, 'h1')).toBe('created')
+      expect(await reg('agent-1', 'h1', 'h1')).toBe('known')
+      expect(await reg('agent-1', null, 'h9')).toBe('mismatch')
+      expect(await reg('agent-1', 'h2', 'h2')).toBe('mismatch')
+      expect(await reg('agent-2', null, 'h2', false)).toBe('limited')
+      expect(await reg('agent-1', 'h1', 'h1', false)).toBe('known') // a known agent is never limited
+      expect(await s.tokenByHash('h1')).toEqual({ agent_id: 'agent-1', token_hash: 'h1', revoked: false })
+      expect(await s.tokenByHash('h2')).toBeNull()
+      // A caller that keeps no token: its row stays without one, open to it, until one is asked for.
+      expect(await reg('legacy', null, null)).toBe('created')
+      expect(await reg('legacy', null, null)).toBe('known')
+      expect(await reg('legacy', null, 'hL')).toBe('known')
+      expect(await reg('legacy', null, null)).toBe('mismatch')
+      expect(await s.tokenByHash('hL')).toEqual({ agent_id: 'legacy', token_hash: 'hL', revoked: false })
+      expect(await s.revokeAgent('agent-1')).toEqual({ token_hash: 'h1' })
+      expect(await s.revokeAgent('agent-1')).toEqual({ token_hash: 'h1' }) // again: still revoked, still known
+      expect(await s.revokeAgent('nobody')).toBeNull()
+      expect(await reg('agent-1', 'h1', 'h1')).toBe('revoked')
+      expect(await s.tokenByHash('h1')).toEqual({ agent_id: 'agent-1', token_hash: 'h1', revoked: true })
+      expect(await reg('agent-3', 'h3', 'h3')).toBe('created')
+      expect((await s.agentTokens('all')).sort((a, b) => a.agent_id.localeCompare(b.agent_id))).toEqual([
+        { agent_id: 'agent-1', token_hash: 'h1', revoked: true },
+        { agent_id: 'agent-3', token_hash: 'h3', revoked: false },
+        { agent_id: 'legacy', token_hash: 'hL', revoked: false },
+      ])
+      expect(await s.agentTokens('revoked')).toEqual([{ agent_id: 'agent-1', token_hash: 'h1', revoked: true }])
       await s.close()
+    })
+
+    test('parallel registrations of one new id with different tokens: exactly one is created, the others are refused', async () => {
+      const { p, s: first } = await fresh()
+      const stores = [first, open(p), open(p)]
+      await Promise.all(stores.slice(1).map((s) => s.migrate()))
+      const outcomes = await Promise.all(stores.flatMap((s, i) => [0, 1].map((j) => s.registerAgent({ agent: { agent_id: 'same' }, presentedHash: `t${i}${j}`, newHash: `t${i}${j}`, create: true }))))
+      expect(outcomes.sort()).toEqual(['created', 'mismatch', 'mismatch', 'mismatch', 'mismatch', 'mismatch'])
+      await Promise.all(stores.map((s) => s.close()))
     })
   })
 }
@@ -141,4 +177,49 @@ test('the SQLite file is readable by its owner only', async () => {
   expect(statSync(path).mode & 0o777).toBe(0o600)
   expect(statSync(`${path}-wal`).mode & 0o777).toBe(0o600)
   await s.close()
+})
+
+describe('a database of the previous schema (migrations 1 to 3) upgrades in place', () => {
+  const before = migrations.filter((m) => m.id <= 3)
+  const check = async (s: ConfigStore, storeId: string) => {
+    await s.migrate()
+    expect(s.storeId).toBe(storeId)
+    expect(await s.current()).toMatchObject({ version: 1, url: 'http://old.example/' })
+    expect(await s.agentTokens('all')).toEqual([])
+    // The agent registered before tokens existed presents its id without a token and adopts one.
+    expect(await s.registerAgent({ agent: { agent_id: 'old-agent' }, presentedHash: null, newHash: 'adopted', create: false })).toBe('known')
+    expect(await s.tokenByHash('adopted')).toEqual({ agent_id: 'old-agent', token_hash: 'adopted', revoked: false })
+    await s.close()
+  }
+
+  test('sqlite', async () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'dcm-store-')), 'old.sqlite')
+    const db = new Database(path, { create: true })
+    db.exec('create table schema_migrations (id integer primary key, name text not null, applied_at text not null)')
+    for (const m of before) {
+      db.exec(m.sqlite)
+      db.query('insert into schema_migrations values (?, ?, ?)').run(m.id, m.name, new Date().toISOString())
+    }
+    db.exec(`insert into config_versions values (1, 'http://old.example/', null, '2026-01-01T00:00:00.000Z')`)
+    db.exec(`insert into agents (agent_id, registered_at, last_seen_at) values ('old-agent', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z')`)
+    const storeId = db.query<{ value: string }, []>(`select value from store_meta where key = 'store_id'`).get()!.value
+    db.close()
+    await check(sqliteStore(path), storeId)
+  })
+
+  test.skipIf(!pgUrl)('postgres', async () => {
+    const url = (await testDatabase())!
+    const sql = (await import('postgres')).default(url, { max: 1, onnotice: () => {} })
+    await sql`create table schema_migrations (id integer primary key, name text not null, applied_at timestamptz not null default now())`
+    for (const m of before) {
+      await sql.unsafe(m.postgres)
+      await sql`insert into schema_migrations (id, name) values (${m.id}, ${m.name})`
+    }
+    await sql`insert into config_versions values (1, 'http://old.example/', null, now())`
+    await sql`update config_head set version = 1, url = 'http://old.example/', updated_at = now()`
+    await sql`insert into agents (agent_id, registered_at, last_seen_at) values ('old-agent', now(), now())`
+    const [meta] = await sql<{ value: string }[]>`select value from store_meta where key = 'store_id'`
+    await sql.end()
+    await check(postgresStore(url), meta!.value)
+  })
 })

@@ -10,6 +10,25 @@ export type AgentRecord = {
   labels?: Record<string, string>
 }
 
+/** What a registration asks of the store, decided in one step under the row's lock. */
+export type Registering = {
+  agent: AgentRecord
+  /** sha256 of the token the caller presented (X-Agent-Token), or null. */
+  presentedHash: string | null
+  /** The hash a new row gets, and a known row without a token adopts; null for a caller that keeps no
+   *  token (an agent of an earlier release): its row stays without one. */
+  newHash: string | null
+  /** Whether a new row may be made (the replica's allowance for new agents). */
+  create: boolean
+}
+
+/** created: a new row; known: the id's row, its token matching (or adopted); revoked: the id was
+ *  revoked; mismatch: the id has another token; limited: a new row was needed but not allowed. */
+export type RegisterOutcome = 'created' | 'known' | 'revoked' | 'mismatch' | 'limited'
+
+/** An agent's token as the store knows it (only its hash). */
+export type TokenRow = { agent_id: string; token_hash: string; revoked: boolean }
+
 export type WriteOptions = {
   /** Epoch ms (this process's clock) after which the database must not apply the write. */
   deadline: number
@@ -44,8 +63,21 @@ export interface ConfigStore {
    *  up. The database itself refuses the write once `deadline` has passed (LateWrite), so a caller that
    *  gave up can say "not stored" and be right. */
   write(input: ConfigInput, opts: WriteOptions): Promise<{ doc: ConfigDoc; created: boolean }>
-  /** Insert or update an agent; `created` is false when the id was already known. */
-  registerAgent(agent: AgentRecord, now?: Date, signal?: AbortSignal): Promise<{ created: boolean }>
+  /** Register an agent: a new row (with `newHash`) when the id is unknown and `create` allows it; a
+   *  known, unrevoked id whose token hash is `presentedHash` (or that has none yet, then it adopts
+   *  `newHash`, which may be null) is updated; anything else changes nothing. On PostgreSQL a new or adopted token is
+   *  notified to the replicas. */
+  registerAgent(r: Registering, now?: Date, signal?: AbortSignal): Promise<RegisterOutcome>
+  /** Mark an agent revoked (its token hash is kept, so it is recognised as revoked); null when the id
+   *  is unknown. Notified to the replicas on PostgreSQL. */
+  revokeAgent(agentId: string, now?: Date, signal?: AbortSignal): Promise<{ token_hash: string | null } | null>
+  /** The agent holding the token with this hash, or null. */
+  tokenByHash(hash: string, signal?: AbortSignal): Promise<TokenRow | null>
+  /** Every agent token (`all`), or those of revoked agents. */
+  agentTokens(which: 'all' | 'revoked', signal?: AbortSignal): Promise<TokenRow[]>
+  /** Hear about tokens registered or revoked through other processes (PostgreSQL LISTEN/NOTIFY on a
+   *  second channel); `onResubscribe` as for subscribe. Absent for SQLite. */
+  subscribeAgents?(onToken: (row: TokenRow) => void, onResubscribe: () => void): Promise<{ close(): Promise<void> }>
   /** Hear about versions written by other processes (PostgreSQL LISTEN/NOTIFY). `onResubscribe` runs
    *  after the listening connection came back, when notifications may have been missed. Absent for
    *  SQLite, which relies on the periodic refresh. */

@@ -20,3 +20,12 @@ test('each of several comma-configured keys maps to its role, others to none', (
   expect(roleOf('')).toBeNull()
   expect(roleOf(null)).toBeNull()
 })
+
+test('a key is known (answered from memory, no digest) only once it was verified', () => {
+  const roleOf = keyChecker({ agent: ['agent-key'] })
+  expect(roleOf.known('agent-key')).toBeUndefined()
+  expect(roleOf.verify('agent-key', false)).toBe('agent')
+  expect(roleOf.known('agent-key')).toBe('agent')
+  expect(roleOf.verify('wrong', true)).toBeNull()
+  expect(roleOf.known('wrong')).toBeUndefined()
+})

@@ -25,8 +25,8 @@ export class Unauthorized extends HttpError {
   }
 }
 export class Forbidden extends HttpError {
-  constructor(message = 'this key may not do that') {
-    super(403, 'forbidden', message)
+  constructor(message = 'this key may not do that', code = 'forbidden') {
+    super(403, code, message)
   }
 }
 export class NotFound extends HttpError {
@@ -52,6 +52,11 @@ export class UnsupportedMediaType extends HttpError {
 export class Invalid extends HttpError {
   constructor(message: string) {
     super(422, 'validation_failed', message)
+  }
+}
+export class TooManyRequests extends HttpError {
+  constructor(message: string, code: string, retryAfterMs: number) {
+    super(429, code, message, { 'retry-after': String(Math.max(1, Math.ceil(retryAfterMs / 1000))) })
   }
 }
 export class Unavailable extends HttpError {

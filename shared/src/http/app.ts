@@ -11,8 +11,9 @@ export interface HttpAppOptions {
   service: string
   logger: Logger
   body?: Partial<BodyLimits>
-  /** Whether a request carries a valid key of this service: no body is read from one that does not. */
-  authenticated: (request: Request) => boolean
+  /** Throws (401, 429) unless a request carries a valid key of this service: no body is read from one
+   *  that does not. */
+  authenticate: (request: Request) => unknown
 }
 
 /** The Elysia base every service builds on: request bodies read through the body gate (key first,
@@ -21,7 +22,7 @@ export interface HttpAppOptions {
  *  makes Elysia copy every Response a handler returns. */
 export function createHttpApp(opts: HttpAppOptions) {
   const { logger } = opts
-  const read = bodyReader({ ...DEFAULT_BODY_LIMITS, ...opts.body }, opts.authenticated)
+  const read = bodyReader({ ...DEFAULT_BODY_LIMITS, ...opts.body }, opts.authenticate)
 
   return new Elysia({ normalize: false })
     .onParse(({ request }) => read(request))

@@ -1,4 +1,4 @@
-import { BadRequest, closeConnection as closing, HttpError, Invalid, PayloadTooLarge, Unauthorized, Unavailable, UnsupportedMediaType } from '../errors'
+import { BadRequest, closeConnection as closing, HttpError, Invalid, PayloadTooLarge, Unavailable, UnsupportedMediaType } from '../errors'
 
 /** How request bodies are read: size, time and how many at once. */
 export interface BodyLimits {
@@ -21,13 +21,18 @@ const CHARSET = /;\s*charset\s*=\s*"?([^";\s]*)/i
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false })
 
 /** Reads JSON request bodies for one service. Nothing is read from a request without a valid key of
- *  the service (401 at once); then the media type (application/json, UTF-8 only), the size, the time
+ *  the service (`authenticate` throws: 401 at once, or 429 for an address that failed too often; the
+ *  connection is closed either way); then the media type (application/json, UTF-8 only), the size, the time
  *  and the number of bodies read at once are bounded before a byte is buffered; the text must be valid
  *  UTF-8, nest at most MAX_JSON_DEPTH deep and hold no lone surrogate. */
-export function bodyReader(limits: BodyLimits, authenticated: (request: Request) => boolean) {
+export function bodyReader(limits: BodyLimits, authenticate: (request: Request) => unknown) {
   let reading = 0
   return async (request: Request): Promise<unknown> => {
-    if (!authenticated(request)) throw closing(new Unauthorized())
+    try {
+      await authenticate(request)
+    } catch (e) {
+      throw e instanceof HttpError ? closing(e) : e
+    }
     const type = request.headers.get('content-type')
     if (request.body === null) {
       if (type !== null && !JSON_TYPE.test(type)) throw new UnsupportedMediaType()

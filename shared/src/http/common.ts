@@ -3,6 +3,19 @@ import { requestIdFrom } from '../request-id'
 /** Ids of the requests in flight, set by the front door. */
 export const ids = new WeakMap<Request, string>()
 
+/** What Bun.serve hands the front door with each request: the server, which knows the client's address. */
+export type Peer = { requestIP(request: Request): { address: string } | null }
+
+/** The server of each request in flight, and the request as it arrived for one the front door had to
+ *  copy: the client's address is looked up only when needed (a refused credential), not per request. */
+export const servers = new WeakMap<Request, Peer>()
+export const arrivals = new WeakMap<Request, Request>()
+
+/** The address a request came from ('' when unknown: no server, as in-process tests). */
+export function clientAddress(request: Request): string {
+  return servers.get(request)?.requestIP(arrivals.get(request) ?? request)?.address ?? ''
+}
+
 /** The request id of a request being handled, for log lines written while handling it. */
 export const requestIdOf = (r: Request): string => ids.get(r) ?? requestIdFrom(r.headers)
 

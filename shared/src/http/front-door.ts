@@ -1,9 +1,10 @@
 import { errorBody, HttpError } from '../errors'
 import type { Logger } from '../logging'
 import { requestIdFrom } from '../request-id'
-import { ids, pathOf, respond } from './common'
+import { arrivals, ids, pathOf, respond, servers, type Peer } from './common'
 
 type FetchApp = { fetch: (request: Request) => Response | Promise<Response> }
+type Route = (request: Request, server?: Peer) => Response | Promise<Response>
 
 /** A hot route answers its common case without going through Elysia (GET /config → 304, GET /hit);
  *  returning undefined hands the request to the app. The handler puts `id` on its response as
@@ -45,11 +46,13 @@ export function frontDoor(app: FetchApp, opts: FrontDoorOptions) {
   const infoOn = logger.enabled('info')
   const debugOn = logger.enabled('debug')
 
-  const fetch = async (incoming: Request): Promise<Response> => {
+  const fetch = async (incoming: Request, server?: Peer): Promise<Response> => {
     const start = performance.now()
     const request = withRoomyHost(incoming)
     const id = requestIdFrom(request.headers)
     ids.set(request, id)
+    if (server) servers.set(request, server)
+    if (request !== incoming) arrivals.set(request, incoming)
     const res = withId(await app.fetch(request), id)
     if (infoOn) {
       const path = pathOf(request.url)
@@ -61,12 +64,12 @@ export function frontDoor(app: FetchApp, opts: FrontDoorOptions) {
   }
 
   const stats = new Map<string, HotStats>()
-  const routes: Record<string, (request: Request) => Response | Promise<Response>> = {}
+  const routes: Record<string, Route> = {}
   for (const [path, handle] of Object.entries(opts.hot ?? {})) {
     const s = new HotStats()
     stats.set(path, s)
-    const finish = (request: Request, res: Response | undefined, id: string, start: number): Response | Promise<Response> => {
-      if (res === undefined) return fetch(request)
+    const finish = (request: Request, server: Peer | undefined, res: Response | undefined, id: string, start: number): Response | Promise<Response> => {
+      if (res === undefined) return fetch(request, server)
       const ms = performance.now() - start
       if (res.status >= 400) {
         if (infoOn) logger.request(request.method, path, res.status, ms, id)
@@ -82,21 +85,21 @@ export function frontDoor(app: FetchApp, opts: FrontDoorOptions) {
       return respond(500, errorBody('internal_error', 'the server failed to answer; see its log for this request id', id), id)
     }
     // Synchronous when the handler is: no promise per answered poll.
-    routes[path] = (request) => {
+    routes[path] = (request, server) => {
       const start = performance.now()
       const id = requestIdFrom(request.headers)
       let out: ReturnType<HotHandler>
       try {
         out = handle(request, id)
       } catch (e) {
-        return finish(request, failed(e, id), id, start)
+        return finish(request, server, failed(e, id), id, start)
       }
       if (out instanceof Promise)
         return out.then(
-          (res) => finish(request, res, id, start),
-          (e) => finish(request, failed(e, id), id, start),
+          (res) => finish(request, server, res, id, start),
+          (e) => finish(request, server, failed(e, id), id, start),
         )
-      return finish(request, out, id, start)
+      return finish(request, server, out, id, start)
     }
   }
 

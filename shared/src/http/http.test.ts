@@ -1,12 +1,13 @@
-import { expect, test } from 'bun:test'
+import { describe, expect, test } from 'bun:test'
 import { t } from 'elysia'
-import { apiKeyAuth, carriesKey, createHttpApp, createLogger, frontDoor, Int, jsonBody, keyChecker, pathOf } from '..'
+import { apiKeyAuth, createHttpApp, createLogger, FailureLimiter, frontDoor, gatekeeper, Int, jsonBody, keyChecker, pathOf } from '..'
 
 const lines: string[] = []
 const logger = createLogger({ service: 'test', level: 'debug', sink: { write: (s) => lines.push(s), flush: () => {} } })
 const roleOf = keyChecker({ agent: ['agent-key'], admin: ['admin-key'] })
-const app = createHttpApp({ service: 'test', logger, body: { limit: 1024, timeoutMs: 300, maxConcurrent: 2 }, authenticated: carriesKey(roleOf) })
-  .use(apiKeyAuth({ agent: ['agent-key'], admin: ['admin-key'] }, roleOf))
+const gate = gatekeeper(roleOf, null)
+const app = createHttpApp({ service: 'test', logger, body: { limit: 1024, timeoutMs: 300, maxConcurrent: 2 }, authenticate: gate })
+  .use(apiKeyAuth(gate))
   .post('/things', ({ body, role }) => ({ ...body, role }), {
     ...jsonBody(t.Object({ url: t.String(), n: t.Optional(Int({ minimum: 1 })) }, { additionalProperties: false })),
     auth: ['admin'],
@@ -73,7 +74,7 @@ test('a deeply nested body from a key holder is refused before it is parsed, wha
   const res = await handle(new Request('http://localhost/things', { method: 'POST', body: bomb, headers: { authorization: 'Bearer admin-key', 'content-type': 'application/json', 'content-length': String(bomb.length) } }))
   // Over the 1 KiB limit of this app: refused by size; the same bomb under a larger limit is refused by depth.
   expect(res.status).toBe(413)
-  const big = createHttpApp({ service: 't', logger, body: { limit: 1 << 20 }, authenticated: carriesKey(roleOf) }).post('/x', ({ body }) => body, jsonBody(t.Object({})))
+  const big = createHttpApp({ service: 't', logger, body: { limit: 1 << 20 }, authenticate: gate }).post('/x', ({ body }) => body, jsonBody(t.Object({})))
   const deep = await frontDoor(big, { logger }).fetch(new Request('http://localhost/x', { method: 'POST', body: bomb, headers: { authorization: 'Bearer admin-key', 'content-type': 'application/json' } }))
   expect(await error(deep)).toMatchObject({ status: 422, message: expect.stringContaining('nests deeper') })
 })
@@ -134,4 +135,55 @@ test('an unusual path is still logged as valid JSON', async () => {
   await handle(new Request('http://localhost/%22x%22/\u00e9', { headers: { 'x-request-id': 'odd-1' } }))
   const entry = lines.map((l) => JSON.parse(l)).find((l) => l.request_id === 'odd-1')
   expect(entry).toMatchObject({ status: 404, method: 'GET' })
+})
+
+describe('failed authentication is limited per client address', () => {
+  let now = 1_000_000
+  const failures = new FailureLimiter(3, { now: () => now })
+  const limited = gatekeeper(keyChecker({ admin: ['admin-key'] }), failures)
+  const limitedApp = createHttpApp({ service: 'test', logger, authenticate: limited })
+    .use(apiKeyAuth(limited))
+    .get('/read', ({ role }) => ({ role }), { auth: ['admin'] })
+    .post('/write', ({ body }) => body, { ...jsonBody(t.Object({ n: Int() })), auth: ['admin'] })
+  const limitedDoor = frontDoor(limitedApp, { logger })
+  const from = (address: string) => ({ requestIP: () => ({ address }) })
+  const read = (key: string | null, address = '10.0.0.1') =>
+    limitedDoor.fetch(new Request('http://localhost/read', { headers: key ? { authorization: `Bearer ${key}` } : {} }), from(address))
+  const write = (key: string | null, address = '10.0.0.1') =>
+    limitedDoor.fetch(new Request('http://localhost/write', { method: 'POST', body: '{"n":1}', headers: { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) } }), from(address))
+  const seen = async (res: Response) => ({ status: res.status, error: ((await res.json()) as { error?: string }).error, retry: res.headers.get('retry-after'), connection: res.headers.get('connection') })
+
+  test('each refused request counts once, through the macro or the body gate; beyond the limit 429 with Retry-After, the connection closed', async () => {
+    expect(await seen(await read('wrong'))).toEqual({ status: 401, error: 'unauthorized', retry: null, connection: null })
+    expect(await seen(await write(null))).toEqual({ status: 401, error: 'unauthorized', retry: null, connection: 'close' })
+    expect((await write('wrong')).status).toBe(401)
+    expect(await seen(await read('wrong'))).toEqual({ status: 429, error: 'too_many_failures', retry: '20', connection: 'close' })
+    expect(await seen(await write('wrong'))).toEqual({ status: 429, error: 'too_many_failures', retry: '20', connection: 'close' })
+    // Another address is not affected.
+    expect((await read('wrong', '10.0.0.2')).status).toBe(401)
+  })
+
+  test('a valid key from a blocked address is never refused, also the first time it is seen', async () => {
+    expect((await read('nope')).status).toBe(429)
+    expect(await (await read('admin-key')).json()).toEqual({ role: 'admin' })
+    expect(await (await write('admin-key')).json()).toEqual({ n: 1 })
+    now += 20_000 // one failure's worth of time later, one more refusal is a 401 again
+    expect((await read('wrong')).status).toBe(401)
+    expect((await read('wrong')).status).toBe(429)
+  })
+})
+
+test('a credential checked asynchronously (a store lookup) is awaited: refused means 401, never a pass', async () => {
+  const slow = gatekeeper({ known: () => undefined, verify: async (p) => (p === 'late-key' ? ('admin' as const) : null) }, null)
+  const app = createHttpApp({ service: 'test', logger, authenticate: slow })
+    .use(apiKeyAuth(slow))
+    .get('/read', ({ role }) => ({ role }), { auth: ['admin'] })
+    .post('/write', ({ body }) => body, { ...jsonBody(t.Object({ n: Int() })), auth: ['admin'] })
+  const d = frontDoor(app, { logger })
+  const call = (path: string, key: string, body?: string) =>
+    d.fetch(new Request(`http://localhost${path}`, { method: body ? 'POST' : 'GET', body, headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' } }))
+  expect((await call('/read', 'wrong')).status).toBe(401)
+  expect((await call('/write', 'wrong', '{"n":1}')).status).toBe(401)
+  expect(await (await call('/read', 'late-key')).json()).toEqual({ role: 'admin' })
+  expect(await (await call('/write', 'late-key', '{"n":2}')).json()).toEqual({ n: 2 })
 })

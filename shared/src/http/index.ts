@@ -1,6 +1,6 @@
 export { createHttpApp, DEFAULT_BODY_LIMITS, type HttpAppOptions } from './app'
 export { bodyReader, MAX_JSON_DEPTH, NO_BODY, type BodyLimits } from './body'
-export { pathOf, requestIdOf, respond } from './common'
+export { clientAddress, pathOf, requestIdOf, respond, type Peer } from './common'
 export { apiDocs } from './docs'
 export { frontDoor, type HotHandler } from './front-door'
 export { jsonBody } from './validation'

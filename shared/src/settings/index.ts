@@ -25,6 +25,16 @@ export const BodyEnv = {
   MAX_BODY_READS: Int({ minimum: 1, maximum: 100_000, default: 64, description: 'request bodies read at once; beyond, 503 with Retry-After' }),
 }
 
+/** The settings of a service that checks keys: how often one client address may fail to authenticate. */
+export const AuthFailuresEnv = {
+  AUTH_FAILURES_PER_MINUTE: Int({ minimum: 1, maximum: 1_000_000, default: 30, description: 'failed authentications per client address per minute; beyond, 429 too_many_failures' }),
+}
+
+/** The settings of a service that judges upstream URLs (controller and worker). */
+export const UpstreamEnv = {
+  UPSTREAM_ALLOW: t.Optional(t.String({ description: 'comma-separated CIDRs, addresses or host names an upstream URL may name although link-local or cloud metadata' })),
+}
+
 export const portSetting = (port: number, description = 'HTTP port') => Int({ minimum: 0, maximum: 65535, default: port, description })
 
 /** The body-reading settings as the HTTP base takes them. */
@@ -63,7 +73,8 @@ export function parseSettings<S extends TObject>(schema: S, env: Record<string, 
 }
 
 function shown(name: string, raw: string): string {
-  if (/KEY|SECRET|PASSWORD|TOKEN/.test(name)) return '(hidden)'
+  // A name ending in KEY holds a key (AGENT_API_KEY); ALLOW_SHARED_KEY_POLLS is only about one.
+  if (/KEY$|SECRET|PASSWORD|TOKEN/.test(name)) return '(hidden)'
   if (!/URL/.test(name)) return JSON.stringify(raw)
   // A URL that does not parse cannot be masked with certainty: where its password ends is unclear.
   return URL.canParse(raw.trim()) ? JSON.stringify(maskUrl(raw.trim())) : '(not shown: not a URL)'

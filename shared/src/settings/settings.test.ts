@@ -6,6 +6,7 @@ const Env = t.Object({
   PORT: Int({ minimum: 0, maximum: 65535, default: 8080 }),
   RATE: t.Number({ exclusiveMinimum: 0, default: 5 }),
   ON: t.Boolean({ default: true }),
+  ALLOW_SHARED_KEY_POLLS: t.Optional(t.Boolean()),
   SECRET_KEY: t.Optional(t.String({ minLength: 4 })),
   DATABASE_URL: t.Optional(t.String({ pattern: '^postgres://' })),
   ...CommonEnv,
@@ -34,6 +35,7 @@ test('every malformed variable is named with its range; a secret is not echoed a
   for (const bad of ['postgres//dcm:Hunter2secret@db/dcm', 'http//user:Hunter2secret@ctl'])
     expect(problems({ DATABASE_URL: bad })).toEqual(['DATABASE_URL is invalid: got (not shown: not a URL)'])
   expect(problems({ PORT: '70000' })).toEqual(['PORT is invalid: got "70000" (0 to 65535)'])
+  expect(problems({ ALLOW_SHARED_KEY_POLLS: 'maybe' })).toEqual(['ALLOW_SHARED_KEY_POLLS is invalid: got "maybe"'])
 })
 
 test('NODE_ENV is production, development or test in any case, and nothing else', () => {

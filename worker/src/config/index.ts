@@ -13,10 +13,10 @@ export const configRoutes = (svc: ConfigService, auth: AuthPlugin<'agent'>) =>
       ...jsonBody(ConfigDoc),
       auth: ['agent'],
       query: t.Object({ replace: t.Optional(t.Union([t.Literal('true'), t.Literal('false')], { description: 'true: apply even a lower version of the active store (the agent replaces a version its store never issued)' })) }),
-      response: { 200: ApplyReply, 400: ErrorShape, 401: ErrorShape, 409: ErrorShape, 413: ErrorShape, 415: ErrorShape, 422: ErrorShape, 503: ErrorShape },
+      response: { 200: ApplyReply, 400: ErrorShape, 401: ErrorShape, 409: ErrorShape, 413: ErrorShape, 415: ErrorShape, 422: ErrorShape, 429: ErrorShape, 503: ErrorShape },
       detail: {
         summary:
-          'Apply a config document: a newer version (or any version of another store) replaces the active one (applied: true), the active one again changes nothing (applied: false); older → 409 stale_version, same version with other content → 409 version_conflict, unless ?replace=true',
+          'Apply a config document: a newer version (or any version of another store) replaces the active one (applied: true), the active one again changes nothing (applied: false); older → 409 stale_version, same version with other content → 409 version_conflict, unless ?replace=true; a link-local or cloud metadata upstream (unless UPSTREAM_ALLOW permits it) or one pointing at this worker → 422',
         tags: ['config'],
       },
     })

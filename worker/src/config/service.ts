@@ -1,5 +1,5 @@
 import { hostname } from 'node:os'
-import { Conflict, Invalid, maskUrl, type ConfigDoc, type Logger } from '@dcm/shared'
+import { Conflict, Invalid, maskUrl, NOTHING_ALLOWED, upstreamHost, upstreamRefusal, type ConfigDoc, type Logger, type UpstreamAllow } from '@dcm/shared'
 import { HitCounter } from '../hit/counts'
 import type { AppliedState, ApplyReply, EmptyState } from './model'
 import { decide } from './rules'
@@ -12,6 +12,9 @@ export type ActiveConfig = Readonly<{
   url: string
   timeoutMs: number
   maskedUrl: string
+  /** The host name /hit resolves and checks before each call; null for an IP literal (checked once, on
+   *  apply) or a name UPSTREAM_ALLOW permits. */
+  lookupHost: string | null
   state: AppliedState
   /** How /hit fares with this version. */
   hits: HitCounter
@@ -29,6 +32,7 @@ export class ConfigService {
     private readonly logger: Logger,
     /** The port this worker listens on, to refuse a URL that points back at it. */
     private readonly ownPort: () => number,
+    private readonly upstreamAllow: UpstreamAllow = NOTHING_ALLOWED,
   ) {}
 
   get active(): ActiveConfig | null {
@@ -40,9 +44,16 @@ export class ConfigService {
   }
 
   /** Apply a document by the rules in ./rules: 409 for stale or conflicting ones (unless `replace`: the
-   *  agent replacing a version its store never issued), 422 for a URL that points at this worker. */
+   *  agent replacing a version its store never issued), 422 for a URL that points at this worker or at a
+   *  link-local or cloud metadata address (the controller refuses those too; a document may come from
+   *  elsewhere). */
   apply(doc: ConfigDoc, requestId?: string, replace = false): ApplyReply {
     if (pointsAt(doc.url, this.ownPort())) throw new Invalid('body field "url": points at this worker itself; GET /hit would call itself')
+    const refusal = upstreamRefusal(doc.url, this.upstreamAllow)
+    if (refusal !== null) {
+      this.logger.warn('config refused', { reason: 'upstream_forbidden', version: doc.version, url: maskUrl(doc.url), request_id: requestId })
+      throw new Invalid(`body field "url": ${refusal}`)
+    }
     const current = this.#active
     let decision = decide(current?.doc ?? null, doc)
     if (replace && (decision === 'stale' || decision === 'conflict')) {
@@ -60,7 +71,7 @@ export class ConfigService {
         throw new Conflict(`version ${doc.version} is already active with different content`, 'version_conflict')
       case 'new_store':
       case 'apply': {
-        const next = activeConfigOf(doc, new Date())
+        const next = activeConfigOf(doc, new Date(), this.upstreamAllow)
         this.#active = next
         if (decision === 'new_store')
           this.logger.warn('config from another store identity applied; version numbers started again', {
@@ -77,11 +88,13 @@ export class ConfigService {
   }
 }
 
-function activeConfigOf(doc: ConfigDoc, appliedAt: Date): ActiveConfig {
+function activeConfigOf(doc: ConfigDoc, appliedAt: Date, allow: UpstreamAllow): ActiveConfig {
   const timeoutMs = doc.timeout_ms ?? DEFAULT_TIMEOUT_MS
   const maskedUrl = maskUrl(doc.url)
+  const host = upstreamHost(doc.url, allow)
+  const lookupHost = host !== null && 'name' in host ? host.name : null
   const state = Object.freeze({ version: doc.version, store_id: doc.store_id, url: maskedUrl, timeout_ms: timeoutMs, updated_at: doc.updated_at, applied_at: appliedAt.toISOString() })
-  return Object.freeze({ doc: Object.freeze({ ...doc }), url: doc.url, timeoutMs, maskedUrl, state, hits: new HitCounter(doc.version) })
+  return Object.freeze({ doc: Object.freeze({ ...doc }), url: doc.url, timeoutMs, maskedUrl, lookupHost, state, hits: new HitCounter(doc.version) })
 }
 
 const SELF_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]', '0.0.0.0', '[::]', hostname().toLowerCase()])

@@ -24,7 +24,7 @@ export const hitRoutes = (config: ConfigService, forward: Forward) =>
         508: ErrorShape,
       },
       detail: {
-        summary: 'Call the configured url and pass its answer through; 502 upstream_unreachable, 503 no_config or upstream_busy, 504 upstream_timeout, 508 loop_detected',
+        summary: 'Call the configured url and pass its answer through; 502 upstream_unreachable or upstream_forbidden (a name resolving to a link-local or cloud metadata address), 503 no_config or upstream_busy, 504 upstream_timeout, 508 loop_detected',
         tags: ['hit'],
       },
     },
