@@ -334,7 +334,7 @@ function writeSpec(service: ServiceName, upstream: string): fc.Arbitrary<Spec> {
       huge: fc.constant(0),
       body: validBody(service, p, upstream).map((o): Body => ({ t: 'text', text: JSON.stringify(o) })),
       framing: fc.constantFrom<Framing>('length', 'chunked'),
-      slow: fc.option(fc.record({ pieces: fc.integer({ min: 2, max: 4 }), gapMs: fc.integer({ min: 5, max: 40 }) }), { freq: 4 }),
+      slow: fc.option(fc.record({ pieces: fc.integer({ min: 2, max: 3 }), gapMs: fc.integer({ min: 5, max: 30 }) }), { freq: 4 }),
       transport: fc.constantFrom<'raw' | 'fetch'>('raw', 'fetch'),
       write: fc.constant(true),
     }),

@@ -23,7 +23,7 @@ async function run(t: Target<any>, runs: number, seed: number) {
 }
 
 describe('hostile requests change nothing and get no 5xx', () => {
-  const runs = { controller: fuzzRuns(260), worker: fuzzRuns(220), agent: fuzzRuns(120), postgres: fuzzRuns(100) }
+  const runs = { controller: fuzzRuns(320), worker: fuzzRuns(260), agent: fuzzRuns(200), postgres: fuzzRuns(150) }
   test('controller (SQLite)', async () => run(await controllerTarget(), runs.controller, fuzzSeed(0)), timeout(runs.controller))
   test('worker', async () => run(await workerTarget(), runs.worker, fuzzSeed(1)), timeout(runs.worker))
   test('agent', async () => run(await agentTarget(), runs.agent, fuzzSeed(2)), timeout(runs.agent))

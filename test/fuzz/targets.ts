@@ -17,7 +17,7 @@ import type { Answer } from './wire'
 /** Keys of a fuzz run: distinct per role and service, so any one found where it should not be is named. */
 export const FUZZ_KEYS: Keys = { agent: 'fuzz-agent-key-4b1d', admin: 'fuzz-admin-key-9c2e', worker: 'fuzz-worker-key-7a3f' }
 /** Short body deadline, so a slow or cut body is answered (408) within the fuzzer's deadline. */
-const BODY = { BODY_TIMEOUT_MS: '500', LOG_LEVEL: 'info' }
+const BODY = { BODY_TIMEOUT_MS: '1000', LOG_LEVEL: 'info' }
 
 export interface Target<S = unknown> {
   label: string
