@@ -12,8 +12,8 @@ import { sendFetch, sendRaw, type Answer } from './wire'
 /** Time a request has to be answered, on top of the pauses of a slow client (BODY_TIMEOUT_MS is 1000 ms
  *  in a fuzz run, 1000 ms): past it the request counts as a hang. Generous: this is a bound, not a figure. */
 export const DEADLINE_MS = 10_000
-/** A long-poll not answered by then is checked against the controller's held_polls. */
-const HOLD_PROBE_MS = 300
+/** How often a long-poll not answered yet is looked for in the controller's held_polls. */
+const HOLD_PROBE_MS = 200
 
 export const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN) / 1024
 export const openFds = (pid: number) => readdirSync(`/proc/${pid}/fd`).length
@@ -42,9 +42,15 @@ export async function fuzz<S>(t: Target<S>, o: { runs: number; seed: number }): 
     const bad: string[] = []
     let held = false
     if (t.heldPolls && spec.query.includes('wait')) {
-      const early = await Promise.race([x.done, Bun.sleep(HOLD_PROBE_MS).then(() => null)])
-      if (early === null && (await t.heldPolls()) > 0) {
-        held = true
+      // Until it is answered, ask the controller now and then whether it holds the poll.
+      let answered = false
+      void x.done.then(() => (answered = true))
+      const until = performance.now() + deadlineMs
+      while (!answered && !held && performance.now() < until) {
+        await Promise.race([x.done, Bun.sleep(HOLD_PROBE_MS)])
+        if (!answered && (await t.heldPolls()) > 0) held = true
+      }
+      if (held) {
         bad.push(...t.checkHold!(wire, before))
         x.abort()
       }

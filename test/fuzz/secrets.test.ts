@@ -29,8 +29,8 @@ type Secret = { name: string; value: string; allowedIn: Place[] }
 type Artefact = { place: Place; what: string; text: string }
 
 /** The scenario's values, every one distinctive so that a find names it. */
-function secretsOf(db: { password: string } | null) {
-  const v = {
+function values() {
+  return {
     agentKey1: `sec-ctl-agent-key-1-${rnd()}`,
     agentKey2: `sec-ctl-agent-key-2-${rnd()}`,
     adminKey: `sec-ctl-admin-key-${rnd()}`,
@@ -41,13 +41,18 @@ function secretsOf(db: { password: string } | null) {
     upstreamToken: `uptoken${rnd()}`,
     upstreamFragment: `upfrag${rnd()}`,
   }
+}
+
+/** Each secret and the only places it may be found in; `agentState` is the agent's state file as it
+ *  was left (for secrets the services make themselves). */
+function secretsOf(v: ReturnType<typeof values>, db: { password: string } | null, agentState: any): Secret[] {
   const document: Place[] = ['config document', 'agent state file']
-  const secrets: Secret[] = [
+  return [
     { name: 'controller AGENT_API_KEY (first) = agent CONTROLLER_API_KEY', value: v.agentKey1, allowedIn: [] },
     { name: 'controller AGENT_API_KEY (second, rotation)', value: v.agentKey2, allowedIn: [] },
     { name: 'controller ADMIN_API_KEY', value: v.adminKey, allowedIn: [] },
     { name: 'worker AGENT_API_KEY = agent WORKER_API_KEY', value: v.workerKey, allowedIn: [] },
-    { name: 'CONTROLLER_API_KEY of an agent with a wrong key', value: v.strayKey, allowedIn: [] },
+    { name: 'CONTROLLER_API_KEY and WORKER_API_KEY of an agent with wrong keys', value: v.strayKey, allowedIn: [] },
     // The config document holds the upstream URL whole (the worker must call it, the agent must be able
     // to push it from its cache); everywhere it is shown, userinfo, query values and fragment are masked.
     { name: 'upstream user', value: v.upstreamUser, allowedIn: [...document] },
@@ -55,9 +60,8 @@ function secretsOf(db: { password: string } | null) {
     { name: 'upstream token (query)', value: v.upstreamToken, allowedIn: [...document, 'upstream request'] },
     { name: 'upstream fragment', value: v.upstreamFragment, allowedIn: [...document] },
     ...(db ? [{ name: 'database password', value: db.password, allowedIn: [] }] : []),
-    // Per-agent tokens (another branch): { name: 'agent token', value: agentToken, allowedIn: ['agent state file', 'register reply'] },
+    // Per-agent tokens (another branch): { name: 'agent token', value: agentState.state.agent_token, allowedIn: ['agent state file', 'register reply'] },
   ]
-  return { v, secrets }
 }
 
 /** Every exchange of the scenario, kept for the search. */
@@ -96,7 +100,7 @@ function leaks(secrets: Secret[], artefacts: Artefact[]): string[] {
 }
 
 async function scenario(pg: { url: string; password: string; cut(): void; restore(): void } | null) {
-  const { v, secrets } = secretsOf(pg)
+  const v = values()
   const { artefacts, ask } = recorder()
   const processes: Service[] = []
   const keep = (s: Service) => (processes.push(s), s)
@@ -208,6 +212,7 @@ async function scenario(pg: { url: string; password: string; cut(): void; restor
   // The search must be able to find something: the document does hold the upstream's secrets.
   expect(artefacts.some((a) => a.place === 'config document' && a.text.includes(v.upstreamToken))).toBe(true)
   expect(artefacts.some((a) => a.place === 'agent state file' && a.text.includes(v.upstreamPassword))).toBe(true)
+  const secrets = secretsOf(v, pg, JSON.parse(readFileSync(stateFile, 'utf8')))
   expect(leaks(secrets, artefacts)).toEqual([])
   return artefacts.length
 }
@@ -215,7 +220,7 @@ async function scenario(pg: { url: string; password: string; cut(): void; restor
 describe('secrets stay where they are configured', () => {
   test('SQLite: no key in any response, log line, state file or error', async () => {
     const n = await scenario(null)
-    console.log(`SQLite scenario: ${n} responses, logs and files searched`)
+    console.log(`SQLite scenario: ${n} responses, outputs and files searched`)
   }, 30_000)
 
   test.skipIf(!pgBase)('PostgreSQL with a password: no key or password in any response, log line, state file or error', async () => {
@@ -239,6 +244,6 @@ describe('secrets stay where they are configured', () => {
     url.password = password
     const { proxy, url: proxied } = await behindProxy(url.toString())
     const n = await scenario({ url: proxied, password, cut: proxy.cut, restore: proxy.restore })
-    console.log(`PostgreSQL scenario: ${n} responses, logs and files searched`)
+    console.log(`PostgreSQL scenario: ${n} responses, outputs and files searched`)
   }, 40_000)
 })

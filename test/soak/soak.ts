@@ -95,6 +95,7 @@ export async function soak(o: { minutes: number; seed?: number; log?: (line: str
     },
   })
   const processes: Service[] = []
+  const loads: Bun.Subprocess[] = []
   try {
     const cport = await freePort()
     const dir = mkdtempSync(join(tmpdir(), 'dcm-soak-'))
@@ -122,6 +123,7 @@ export async function soak(o: { minutes: number; seed?: number; log?: (line: str
     // The load: wrk on both hot routes for the whole time.
     const wrkConfig = wrk(`${controller.url}/config`, seconds, { Authorization: `Bearer ${SOAK_KEYS.agent}`, 'If-None-Match': etag })
     const wrkHit = wrk(`${worker.url}/hit`, seconds, {})
+    loads.push(wrkConfig.proc, wrkHit.proc)
 
     // The churn, until `stop`.
     let stopping = false
@@ -224,6 +226,7 @@ export async function soak(o: { minutes: number; seed?: number; log?: (line: str
       agentErrors,
     }
   } finally {
+    for (const p of loads) if (p.exitCode === null) p.kill('SIGKILL')
     for (const p of processes) if (p.proc.exitCode === null) await p.stop('SIGKILL')
     upstream.stop(true)
   }
