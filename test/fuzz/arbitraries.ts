@@ -154,7 +154,7 @@ const framingArb = fc.oneof(
   { weight: 10, arbitrary: fc.constantFrom<Framing>('length', 'chunked') },
   { weight: 4, arbitrary: fc.constantFrom<Framing>('none', 'short', 'long', 'chunked-cut', 'chunked-bad', 'both', 'two-lengths') },
 )
-const slowArb = fc.oneof({ weight: 6, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: fc.record({ pieces: fc.integer({ min: 2, max: 8 }), gapMs: fc.integer({ min: 5, max: 120 }) }) })
+const slowArb = fc.oneof({ weight: 11, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: fc.record({ pieces: fc.integer({ min: 2, max: 6 }), gapMs: fc.integer({ min: 5, max: 80 }) }) })
 const keyChoice = fc.constantFrom<KeyChoice>('none', 'agent', 'admin', 'worker', 'wrong', 'empty', 'padded-agent', 'prefix-of-admin', 'unicode')
 const keyPlace = fc.oneof(
   { weight: 6, arbitrary: fc.constantFrom<KeyPlace>('bearer', 'x-api-key') },
@@ -223,5 +223,14 @@ function writeSpec(service: ServiceName, upstream: string): fc.Arbitrary<Spec> {
  *  is where a worker's valid documents point (so /hit has something to call). */
 export function requests(service: ServiceName, upstream = 'http://127.0.0.1:9'): fc.Arbitrary<Spec> {
   if (service === 'agent') return hostileSpec(service, upstream)
-  return fc.oneof({ weight: 12, arbitrary: hostileSpec(service, upstream) }, { weight: 1, arbitrary: writeSpec(service, upstream) })
+  if (service === 'worker') return fc.oneof({ weight: 12, arbitrary: hostileSpec(service, upstream) }, { weight: 1, arbitrary: writeSpec(service, upstream) })
+  return fc.oneof({ weight: 12, arbitrary: hostileSpec(service, upstream) }, { weight: 1, arbitrary: writeSpec(service, upstream) }, { weight: 1, arbitrary: pollSpec() })
+}
+
+/** A poll of the controller by a valid key with a `?wait` (only behind a valid key is it read at all),
+ *  the rest of the request as hostile as ever: the long-poll's edge cases. */
+function pollSpec(): fc.Arbitrary<Spec> {
+  return fc
+    .tuple(hostileSpec('controller', ''), fc.constantFrom<KeyChoice>('agent', 'admin', 'padded-agent'), fc.constantFrom<KeyPlace>('bearer', 'x-api-key', 'lower-bearer'), waitValue, fc.option(waitValue, { freq: 4 }), inmArb)
+    .map(([s, key, keyPlace, w, again, inm]): Spec => ({ ...s, method: 'GET', path: '/config', key, keyPlace, query: again === null ? `?wait=${w}` : `?wait=${w}&wait=${again}`, inm, body: null }))
 }

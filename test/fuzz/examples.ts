@@ -57,6 +57,8 @@ export const EXAMPLES: Record<ServiceName, Spec[]> = {
     post('/register', 'agent', { t: 'text', text: '{"hostname":"a\\ud800"}' }),
     post('/register', 'agent', { t: 'text', text: '{"hostname":"a"}', bytes: { at: 0.5, raw: [0xc3, 0x28] } }),
     post('/register', 'agent', { t: 'text', text: '{"labels":{"zone":"a\u0085b"}}' }),
+    // Junk after a body-less registration on the same connection (seed 4245 found it on PostgreSQL).
+    post('/register', 'agent', { t: 'text', text: '{"worker_url":"http://a.example/?n=0"}', bytes: { at: 0, raw: [255] } }, { host: '', framing: 'none' }),
     plain('/config', { key: 'agent', query: '?wait=61' }),
     plain('/config', { key: 'agent', query: '?wait=0.2', inm: 'current' }),
     plain('/config', { key: 'agent', query: '?wait=30', inm: 'current' }),

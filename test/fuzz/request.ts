@@ -6,8 +6,9 @@ import { concat, type Piece, wtf8 } from './wire'
 /** The keys a fuzz run configures, by role, plus the strings that only look like keys. */
 export type Keys = { agent: string; admin: string; worker: string }
 
-/** What a request depends on at the moment it is sent. */
-export type Context = { keys: Keys; etag: string | null }
+/** What a request depends on at the moment it is sent; `track`: an X-Request-Id to send instead of the
+ *  spec's, so that the request can be found in the service's log. */
+export type Context = { keys: Keys; etag: string | null; track?: string }
 
 export type Wire = {
   /** The request as sent on a socket (slow clients: several pieces with pauses). */
@@ -25,6 +26,9 @@ export type Wire = {
   clean: boolean
   /** Every byte of the body is sent and framed so the service can read all of it. */
   bodyComplete: boolean
+  /** Bytes stay on the connection after the request as framed (no length, or a short one): the
+   *  runtime reads them as the next request. */
+  trailing: boolean
   body: Uint8Array | null
   /** Time the slow client spends pausing. */
   pausesMs: number
@@ -140,7 +144,7 @@ export function toWire(spec: Spec, ctx: Context): Wire {
   const inm = ifNoneMatch(spec, ctx.etag)
   if (inm !== null) headers.push(['If-None-Match', inm])
   if (spec.contentType !== null && body) headers.push(['Content-Type', spec.contentType])
-  headers.push(...spec.headers)
+  headers.push(...(ctx.track ? [...spec.headers.filter(([k]) => k.toLowerCase() !== 'x-request-id'), ['X-Request-Id', ctx.track] as [string, string]] : spec.headers))
   for (let i = 0; i < spec.many; i++) headers.push([`X-Fuzz-${i}`, String(i)])
   if (spec.huge) headers.push(['X-Fuzz-Huge', 'h'.repeat(spec.huge)])
 
@@ -254,6 +258,7 @@ export function toWire(spec: Spec, ctx: Context): Wire {
     inm,
     clean,
     bodyComplete,
+    trailing: body !== null && (spec.framing === 'none' || spec.framing === 'long'),
     body,
     pausesMs,
   }

@@ -23,9 +23,9 @@ async function run(t: Target<any>, runs: number, seed: number) {
 }
 
 describe('hostile requests change nothing and get no 5xx', () => {
-  const runs = { controller: fuzzRuns(320), worker: fuzzRuns(260), agent: fuzzRuns(200), postgres: fuzzRuns(150) }
-  test('controller (SQLite)', async () => run(await controllerTarget(), runs.controller, fuzzSeed(0)), timeout(runs.controller))
-  test('worker', async () => run(await workerTarget(), runs.worker, fuzzSeed(1)), timeout(runs.worker))
-  test('agent', async () => run(await agentTarget(), runs.agent, fuzzSeed(2)), timeout(runs.agent))
-  test.skipIf(!pgUrl)('controller (PostgreSQL)', async () => run(await controllerTarget(pgUrl!), runs.postgres, fuzzSeed(3)), timeout(runs.postgres))
+  const runs = { controller: fuzzRuns(560), worker: fuzzRuns(480), agent: fuzzRuns(360), postgres: fuzzRuns(280) }
+  test('controller (SQLite)', async () => run(await controllerTarget(), runs.controller, fuzzSeed()), timeout(runs.controller))
+  test('worker', async () => run(await workerTarget(), runs.worker, fuzzSeed()), timeout(runs.worker))
+  test('agent', async () => run(await agentTarget(), runs.agent, fuzzSeed()), timeout(runs.agent))
+  test.skipIf(!pgUrl)('controller (PostgreSQL)', async () => run(await controllerTarget(pgUrl!), runs.postgres, fuzzSeed()), timeout(runs.postgres))
 })
