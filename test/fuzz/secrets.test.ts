@@ -36,6 +36,7 @@ function values() {
     adminKey: `sec-ctl-admin-key-${rnd()}`,
     workerKey: `sec-worker-key-${rnd()}`,
     strayKey: `sec-stray-agent-key-${rnd()}`,
+    strayUrlPassword: `strayurlpass${rnd()}`,
     upstreamUser: `upuser${rnd()}`,
     upstreamPassword: `uppass${rnd()}`,
     upstreamToken: `uptoken${rnd()}`,
@@ -53,6 +54,7 @@ function secretsOf(v: ReturnType<typeof values>, db: { password: string } | null
     { name: 'controller ADMIN_API_KEY', value: v.adminKey, allowedIn: [] },
     { name: 'worker AGENT_API_KEY = agent WORKER_API_KEY', value: v.workerKey, allowedIn: [] },
     { name: 'CONTROLLER_API_KEY and WORKER_API_KEY of an agent with wrong keys', value: v.strayKey, allowedIn: [] },
+    { name: 'password in that agent’s CONTROLLER_URL', value: v.strayUrlPassword, allowedIn: [] },
     // The config document holds the upstream URL whole (the worker must call it, the agent must be able
     // to push it from its cache); everywhere it is shown, userinfo, query values and fragment are masked.
     { name: 'upstream user', value: v.upstreamUser, allowedIn: [...document] },
@@ -143,7 +145,14 @@ async function scenario(pg: { url: string; password: string; cut(): void; restor
   const agentEnv = { LOG_LEVEL: 'debug', CONTROLLER_URL: controller.url, CONTROLLER_API_KEY: v.agentKey1, WORKER_URL: worker.url, WORKER_API_KEY: v.workerKey, STATE_FILE: stateFile, BACKOFF_BASE_MS: '50', BACKOFF_MAX_MS: '400' }
   let agent = keep(await spawnService('agent', { env: agentEnv }))
   // An agent whose key the controller refuses, beside a worker whose key it does not know either.
-  const stray = keep(await spawnService('agent', { env: { ...agentEnv, CONTROLLER_API_KEY: v.strayKey, WORKER_API_KEY: v.strayKey, STATE_FILE: join(mkdtempSync(join(tmpdir(), 'dcm-secrets-stray-')), 'state.json') } }))
+  const strayController = new URL(controller.url)
+  strayController.username = 'stray'
+  strayController.password = v.strayUrlPassword
+  const stray = keep(
+    await spawnService('agent', {
+      env: { ...agentEnv, CONTROLLER_URL: strayController.toString(), CONTROLLER_API_KEY: v.strayKey, WORKER_API_KEY: v.strayKey, STATE_FILE: join(mkdtempSync(join(tmpdir(), 'dcm-secrets-stray-')), 'state.json') },
+    }),
+  )
 
   const workerAt = (version: number) => waitFor(`worker at version ${version}`, async () => (await ask(worker, '/state')).body.version === version)
 
@@ -157,6 +166,8 @@ async function scenario(pg: { url: string; password: string; cut(): void; restor
   expect(first.status).toBe(201)
   await workerAt(1)
   expect((await ask(worker, '/hit')).status).toBe(200)
+  // A /hit caller's own keys are not passed on to the upstream.
+  expect((await ask(worker, '/hit', { key: v.workerKey, headers: { 'x-api-key': v.adminKey, cookie: `k=${v.agentKey2}` } })).status).toBe(200)
   expect((await ask(controller, '/config', { key: v.agentKey1, headers: { 'if-none-match': first.etag! } })).status).toBe(304)
   await ask(controller, '/config?wait=0.2', { key: v.agentKey2, headers: { 'if-none-match': first.etag!, 'x-agent-id': 'by-hand' } })
 
