@@ -132,9 +132,12 @@ export function frontDoor(app: FetchApp, opts: FrontDoorOptions) {
 
 /** Elysia 1.4 looks for the path from character 11 of the URL on (`http://` plus a host of at least
  *  four characters), so a Host header such as `api` or `ctl:80` turned every route into a 404. Such a
- *  request is handed on under a longer host; nothing of ours reads the host. */
+ *  request is handed on under a longer host; nothing of ours reads the host. Bun gives a relative URL
+ *  (`/swagger/json`) when the Host header is empty or not a host (`a/b`, `u:p@h`): that one is made
+ *  absolute whole, not cut at its second slash. */
 export function withRoomyHost(request: Request): Request {
   const url = request.url
+  if (url.charCodeAt(0) === 47) return new Request(`http://localhost${url}`, request)
   const slash = url.indexOf('/', url.indexOf('//') + 2)
   if (slash === -1 || slash >= 11) return request
   return new Request(`http://localhost${url.slice(slash)}`, request)

@@ -116,6 +116,29 @@ test('a Host header of three characters or fewer still reaches every route', asy
   }
 })
 
+test('an empty Host, or one that is no host, routes by the whole path', async () => {
+  // Bun hands such a request over with a relative URL; only a real socket can send one.
+  const server = Bun.serve({ port: 0, hostname: '127.0.0.1', fetch: door.fetch })
+  const ask = async (path: string, host: string) => {
+    // Connection: close, so the answer is complete when the server closes.
+    const got = await new Promise<string>((resolve) => {
+      let out = ''
+      void Bun.connect({ hostname: '127.0.0.1', port: server.port!, socket: { data: (_s, d) => void (out += new TextDecoder().decode(d)), close: () => resolve(out) } }).then((s) =>
+        s.write(`GET ${path} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`),
+      )
+    })
+    return { host, path, status: Number(got.slice(9, 12)), message: /"message":"([^"]*)"/.exec(got)?.[1] ?? null }
+  }
+  try {
+    for (const host of ['', 'a/b', 'u:p@h']) {
+      expect(await ask('/healthz/', host)).toEqual({ host, path: '/healthz/', status: 200, message: null })
+      expect(await ask('/nope/healthz', host)).toEqual({ host, path: '/nope/healthz', status: 404, message: 'no route for GET /nope/healthz' })
+    }
+  } finally {
+    server.stop(true)
+  }
+})
+
 test('each request is logged once with method, path, status, duration and request id, never the key', async () => {
   lines.length = 0
   await post('{"url":"x"}', { 'x-request-id': 'log-1' })
