@@ -10,7 +10,8 @@ import { join } from 'node:path'
 import { formatViolation } from '../test/chaos/check'
 import { randomSeed } from '../test/chaos/rng'
 import { freshDatabase } from '../test/chaos/stores'
-import { SUITES } from '../test/chaos/suites'
+import { OWN_STORE, SUITES } from '../test/chaos/suites'
+import { runCleanups, stopAll } from '../test/harness'
 import { killAll } from '../test/kit'
 
 const USAGE = `usage: bun run chaos -- [--suite ${Object.keys(SUITES).join('|')}] [--seed S] [--minutes M] [--store sqlite|postgres|both] [--database-url postgres://…]`
@@ -57,10 +58,10 @@ process.on('exit', () => {
 
 let failed = false
 for (const name of names)
-  for (const store of stores) {
+  for (const store of OWN_STORE.has(name) ? ['its own'] : stores) {
     const what = `${name} on ${store}`
     const dir = mkdtempSync(join(tmpdir(), `dcm-chaos-${name}-${store}-`))
-    const db = store === 'postgres' ? await freshDatabase(base!) : null
+    const db = store === 'postgres' ? await freshDatabase(base!) : null // the fault suites start their own
     leftDatabase = db?.name ?? null
     logs = dir
     const started = performance.now()
@@ -79,6 +80,8 @@ for (const name of names)
       console.error(`chaos: ${what}: the run broke off: ${(e as Error).stack ?? e}\nchaos: logs kept in ${dir}`)
     } finally {
       killAll()
+      await stopAll() // services the fault suites spawned, then their clusters and proxies
+      await runCleanups()
       await db?.drop()
       leftDatabase = null
       logs = null

@@ -24,7 +24,6 @@ export const ALLOWLIST: Record<string, Allow[]> = {
   worker: [
     { status: 503, error: 'no_config', when: 'GET /hit while the worker holds no config' },
     { status: 503, error: 'not_ready', when: 'GET /readyz while the worker holds no config' },
-    { status: 508, error: 'loop_detected', when: 'GET /hit with a Via header over 2000 characters (taken for a proxy loop)' },
   ],
   agent: [{ status: 503, error: 'not_ready', when: 'GET /readyz while the agent holds no config' }],
 }

@@ -156,7 +156,8 @@ export async function soak(o: { minutes: number; seed?: number; log?: (line: str
       while (running()) {
         churn.slowBodies++
         const got = await slowBody(target.port, path, random)
-        if (got.startsWith('HTTP/1.1 401')) churn.slowBodiesRefused++
+        // 401, or 429 once this address is over the failed-authentication limit: refused at once either way.
+        if (got.startsWith('HTTP/1.1 401') || got.startsWith('HTTP/1.1 429')) churn.slowBodiesRefused++
         else if (churn.slowBodiesOther.length < 5) churn.slowBodiesOther.push(got.slice(0, 80) || '(closed without an answer)')
         await pause(100 + random() * 200)
       }

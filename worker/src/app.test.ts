@@ -38,7 +38,7 @@ describe('GET /hit: the hot route and the full route answer alike', () => {
   const cases: [string, () => void, () => Request, number][] = [
     ['an upstream answer passed through', () => use(`http://127.0.0.1:${upstream.port}/a`), () => req(), 201],
     ['an unreachable upstream', () => use('http://127.0.0.1:9/'), () => req(), 502],
-    ['a loop seen in Via', () => use(`http://127.0.0.1:${upstream.port}/b`), () => req({ headers: { via: `1.1 ${'x'.repeat(2100)}` } }), 508],
+    ['a Via too long to extend', () => use(`http://127.0.0.1:${upstream.port}/b`), () => req({ headers: { via: `1.1 ${'x'.repeat(2100)}` } }), 431],
     ['another method', () => use(`http://127.0.0.1:${upstream.port}/c`), () => req({ method: 'POST' }), 404],
     ['a name resolving to a metadata address', () => use('http://metadata-alias.test/latest/'), () => req(), 502],
     ['a name resolving to an ordinary address', () => use(`http://localhost:${upstream.port}/d`), () => req(), 201],

@@ -73,10 +73,13 @@ export function forwarder({ logger, maxCalls, via, upstreamAllow = NOTHING_ALLOW
 
   return async function forward(cfg: ActiveConfig, request: Request, requestId: string): Promise<Response> {
     const incoming = request.headers.get('via')
-    // Our own token in Via, or a chain of proxies too long to be anything but a loop.
-    if (incoming !== null && (incoming.includes(via) || incoming.length > MAX_VIA)) {
-      cfg.hits.failed()
-      throw new HttpError(508, 'loop_detected', 'the configured URL leads back to this worker')
+    if (incoming !== null) {
+      // A Via this long is a client's doing (or a chain of proxies we will not extend), not our loop.
+      if (incoming.length > MAX_VIA) throw new HttpError(431, 'via_too_long', `the Via header is over ${MAX_VIA} characters`)
+      if (incoming.includes(via)) {
+        cfg.hits.failed()
+        throw new HttpError(508, 'loop_detected', 'the configured URL leads back to this worker')
+      }
     }
     if (calls >= maxCalls) {
       cfg.hits.failed()
