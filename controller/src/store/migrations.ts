@@ -94,4 +94,45 @@ export const migrations: Migration[] = [
       create unique index agents_token_hash on agents (token_hash);
       create index agents_revoked on agents (revoked_at) where revoked_at is not null;`,
   },
+  {
+    // Fleet operations (#11): who wrote each version and why, when the fleet had applied it; what each
+    // agent fetched, applied or refused (written in batches from memory); the audit trail.
+    id: 5,
+    name: 'history, fleet reports and audit',
+    sqlite: `
+      alter table config_versions add column created_by text;
+      alter table config_versions add column comment text;
+      alter table config_versions add column converged_at text;
+      alter table agents add column fetched_version integer;
+      alter table agents add column applied_version integer;
+      alter table agents add column rejected_version integer;
+      alter table agents add column rejected_reason text;
+      create table audit (
+        id integer primary key autoincrement,
+        at text not null,
+        actor text not null,
+        action text not null,
+        target text not null,
+        request_id text,
+        outcome text not null
+      );`,
+    postgres: `
+      alter table config_head add column precondition_ok boolean not null default true;
+      alter table config_versions add column created_by text;
+      alter table config_versions add column comment text;
+      alter table config_versions add column converged_at timestamptz;
+      alter table agents add column fetched_version integer;
+      alter table agents add column applied_version integer;
+      alter table agents add column rejected_version integer;
+      alter table agents add column rejected_reason text;
+      create table audit (
+        id bigserial primary key,
+        at timestamptz not null default clock_timestamp(),
+        actor text not null,
+        action text not null,
+        target text not null,
+        request_id text,
+        outcome text not null
+      );`,
+  },
 ]

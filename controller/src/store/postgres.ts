@@ -5,7 +5,8 @@ import { listening } from './pg-listen'
 import { renewable } from './pg-pool'
 import { docOf, type VersionRow } from './rows'
 import { postgresAgents } from './pg-agents'
-import { LateWrite, type ConfigStore } from './types'
+import { postgresFleet } from './pg-fleet'
+import { LateWrite, PreconditionFailed, type ConfigStore } from './types'
 
 /** NOTIFY channel carrying each new version's document to every replica. */
 export const CHANNEL = 'dcm_config'
@@ -85,44 +86,63 @@ export function postgresStore(url: string): ConfigStore {
       storeId = r!.value
       return storeId
     },
-    async write(input, { deadline, signal }) {
+    async write(input, { deadline, signal }, ctx) {
       const timeout = input.timeout_ms ?? null
       const dbDeadline = new Date(deadline + offsetMs)
-      const [row] = await writer.run(
-        signal,
-        (sql) => sql<(VersionRow & { changed: boolean; store_id: string })[]>`
+      const expect = ctx?.expect
+      const [row] = await writer.run(signal, (sql) => {
+        // SET expressions see the row as it was: the precondition and the change are judged on the locked
+        // head before this write, and recorded in it for RETURNING.
+        const differs = sql`(h.url is distinct from ${input.url}::text or h.timeout_ms is distinct from ${timeout}::int)`
+        const ok =
+          expect === undefined
+            ? sql`true`
+            : expect === 'any'
+              ? sql`(h.version > 0)`
+              : sql`(h.version = ${expect.version}::int and (select value from store_meta where key = 'store_id') = ${expect.store_id}::text)`
+        const change = sql`(${ok} and ${differs})`
+        return sql<(VersionRow & { changed: boolean; precondition_ok: boolean; store_id: string })[]>`
           with head as (
             update config_head h set
-              version = h.version + (case when h.url is distinct from ${input.url}::text or h.timeout_ms is distinct from ${timeout}::int then 1 else 0 end),
-              changed = (h.url is distinct from ${input.url}::text or h.timeout_ms is distinct from ${timeout}::int),
-              updated_at = case when h.url is distinct from ${input.url}::text or h.timeout_ms is distinct from ${timeout}::int
-                           then greatest(date_trunc('milliseconds', clock_timestamp()), h.updated_at) else h.updated_at end,
-              url = ${input.url}::text,
-              timeout_ms = ${timeout}::int
+              version = h.version + (case when ${change} then 1 else 0 end),
+              changed = ${change},
+              precondition_ok = ${ok},
+              updated_at = case when ${change} then greatest(date_trunc('milliseconds', clock_timestamp()), h.updated_at) else h.updated_at end,
+              url = case when ${change} then ${input.url}::text else h.url end,
+              timeout_ms = case when ${change} then ${timeout}::int else h.timeout_ms end
             where h.id = 1 and clock_timestamp() < ${dbDeadline}
             -- Evaluated after the row is locked: a write that waited past its deadline is rolled back.
-            returning h.version, h.url, h.timeout_ms, h.updated_at, h.changed, dcm_assert_before(${dbDeadline}) as in_time
+            returning h.version, h.url, h.timeout_ms, h.updated_at, h.changed, h.precondition_ok, dcm_assert_before(${dbDeadline}) as in_time
           ), meta as (
             select value as store_id from store_meta where key = 'store_id'
           ), added as (
-            insert into config_versions (version, url, timeout_ms, updated_at)
-            select version, url, timeout_ms, updated_at from head where changed
+            insert into config_versions (version, url, timeout_ms, updated_at, created_by, comment)
+            select version, url, timeout_ms, updated_at, ${ctx?.actor ?? null}::text, ${ctx?.comment ?? null}::text from head where changed
             returning version, url, timeout_ms, updated_at
+          ), audited as (
+            insert into audit (actor, action, target, request_id, outcome)
+            select ${ctx?.actor ?? ''}::text, ${ctx?.action ?? ''}::text, case when version = 0 then 'config' else 'version ' || version end, ${ctx?.request_id ?? null}::text,
+              case when not precondition_ok then 'precondition_failed' when changed then 'created' else 'unchanged' end
+            from head where ${ctx !== undefined}::boolean
+            returning 1
           ), notified as (
             select pg_notify(${CHANNEL}, json_build_object(
               'version', version, 'store_id', (select store_id from meta), 'url', url, 'timeout_ms', timeout_ms,
               'updated_at', to_char(updated_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))::text)
             from added
           )
-          select version, url, timeout_ms, updated_at, changed, (select store_id from meta), (select count(*) from notified) as n from head`,
-      ).catch((e) => {
+          select version, url, timeout_ms, updated_at, changed, precondition_ok, (select store_id from meta),
+            (select count(*) from notified) as n, (select count(*) from audited) as a from head`
+      }).catch((e) => {
         // Our deadline check, the statement timeout or the lock timeout: the database gave up on it.
         throw e instanceof postgres.PostgresError && LATE.has(e.code) ? new LateWrite() : e
       })
       if (!row) throw new LateWrite()
       storeId = row.store_id
+      if (!row.precondition_ok) throw new PreconditionFailed(row.version === 0 || row.url === null ? null : docOf(row, storeId))
       return { doc: docOf(row, storeId), created: row.changed }
     },
+    ...postgresFleet(pool),
     ...postgresAgents(pool, listener),
     async subscribe(onDoc, onResubscribe) {
       return listener.listen(

@@ -3,8 +3,8 @@ import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { SQLITE_BUSY_MS } from './deadlines'
 import { migrations } from './migrations'
-import { docOf, type VersionRow } from './rows'
-import { LateWrite, type ConfigInput, type ConfigStore, type RegisterOutcome, type Registering, type TokenRow } from './types'
+import { AGENT_COLUMNS, agentOf, auditOf, docOf, entryOf, type AgentDbRow, type AuditDbRow, type EntryRow, type VersionRow } from './rows'
+import { LateWrite, PreconditionFailed, type AgentReport, type AuditInput, type ConfigInput, type ConfigStore, type RegisterOutcome, type Registering, type TokenRow, type WriteContext } from './types'
 
 type Row = VersionRow & { updated_at: string }
 
@@ -27,7 +27,25 @@ export function sqliteStore(path: string): ConfigStore {
   const q = () => (prepared ??= prepare())
   const prepare = () => ({
     current: db.query<Row, []>('select version, url, timeout_ms, updated_at from config_versions order by version desc limit 1'),
-    insert: db.query('insert into config_versions (version, url, timeout_ms, updated_at) values ($version, $url, $timeout_ms, $updated_at)'),
+    insert: db.query('insert into config_versions (version, url, timeout_ms, updated_at, created_by, comment) values ($version, $url, $timeout_ms, $updated_at, $created_by, $comment)'),
+    versions: db.query<EntryRow, { limit: number; before: number }>(
+      'select version, url, timeout_ms, updated_at, created_by, comment, converged_at from config_versions where version < $before order by version desc limit $limit',
+    ),
+    version: db.query<EntryRow, [number]>('select version, url, timeout_ms, updated_at, created_by, comment, converged_at from config_versions where version = ?'),
+    converged: db.query('update config_versions set converged_at = coalesce(converged_at, $at) where version = $version'),
+    report: db.query<{ agent_id: string }, Record<string, string | number | null>>(
+      `update agents set
+         fetched_version = case when last_seen_at <= $seen then $fetched else fetched_version end,
+         applied_version = case when last_seen_at <= $seen then $applied else applied_version end,
+         rejected_version = case when last_seen_at <= $seen then $rejected_version else rejected_version end,
+         rejected_reason = case when last_seen_at <= $seen then $rejected_reason else rejected_reason end,
+         last_seen_at = max(last_seen_at, $seen)
+       where agent_id = $agent_id and revoked_at is null returning agent_id`,
+    ),
+    agents: db.query<AgentDbRow, []>(`select ${AGENT_COLUMNS} from agents where revoked_at is null order by agent_id`),
+    agentById: db.query<AgentDbRow, [string]>(`select ${AGENT_COLUMNS} from agents where revoked_at is null and agent_id = ?`),
+    appendAudit: db.query('insert into audit (at, actor, action, target, request_id, outcome) values ($at, $actor, $action, $target, $request_id, $outcome)'),
+    audit: db.query<AuditDbRow, { limit: number; before: number }>('select id, at, actor, action, target, request_id, outcome from audit where id < $before order by id desc limit $limit'),
     agent: db.query<{ token_hash: string | null; revoked_at: string | null }, [string]>('select token_hash, revoked_at from agents where agent_id = ?'),
     insertAgent: db.query(
       `insert into agents (agent_id, hostname, worker_url, labels, registered_at, last_seen_at, token_hash)
@@ -48,16 +66,28 @@ export function sqliteStore(path: string): ConfigStore {
     rotate: db.query<{ value: string }, [string]>(`update store_meta set value = case when value = ? then lower(hex(randomblob(16))) else value end where key = 'store_id' returning value`),
   })
 
-  const write = db.transaction((input: ConfigInput, deadline: number) => {
+  const audit = (r: AuditInput) => q().appendAudit.run({ ...r, request_id: r.request_id ?? null, at: new Date().toISOString() })
+  const write = db.transaction((input: ConfigInput, deadline: number, ctx?: WriteContext) => {
     // Inside the write lock: the deadline and the time of the version are read after any wait for it.
     const now = Date.now()
     if (now > deadline) throw new LateWrite()
     storeId = q().storeId.get()!.value
     const cur = q().current.get()
-    if (cur && cur.url === input.url && (cur.timeout_ms ?? undefined) === input.timeout_ms) return { doc: docOf(cur, storeId), created: false }
+    const record = (version: number | null, outcome: string) =>
+      ctx && audit({ actor: ctx.actor, action: ctx.action, target: version === null ? 'config' : `version ${version}`, request_id: ctx.request_id ?? null, outcome })
+    const expect = ctx?.expect
+    if (expect !== undefined && !(expect === 'any' ? cur !== null : cur !== null && cur.version === expect.version && storeId === expect.store_id)) {
+      record(cur?.version ?? null, 'precondition_failed')
+      return { failed: cur ? docOf(cur, storeId) : null }
+    }
+    if (cur && cur.url === input.url && (cur.timeout_ms ?? undefined) === input.timeout_ms) {
+      record(cur.version, 'unchanged')
+      return { doc: docOf(cur, storeId), created: false }
+    }
     const at = cur && Date.parse(cur.updated_at) > now ? cur.updated_at : new Date(now).toISOString()
     const row: Row = { version: (cur?.version ?? 0) + 1, url: input.url, timeout_ms: input.timeout_ms ?? null, updated_at: at }
-    q().insert.run(row)
+    q().insert.run({ ...row, created_by: ctx?.actor ?? null, comment: ctx?.comment ?? null })
+    record(row.version, 'created')
     return { doc: docOf(row, storeId), created: true }
   })
   const register = db.transaction(({ agent: a, presentedHash, newHash, create }: Registering, now: Date): RegisterOutcome => {
@@ -102,9 +132,50 @@ export function sqliteStore(path: string): ConfigStore {
       storeId = q().rotate.get(previous)!.value
       return storeId
     },
-    async write(input, { deadline }) {
+    async write(input, { deadline }, ctx) {
       // IMMEDIATE takes the write lock up front, so two processes sharing the file serialise here.
-      return write.immediate(input, deadline)
+      const r = write.immediate(input, deadline, ctx)
+      if ('failed' in r) throw new PreconditionFailed(r.failed ?? null)
+      return r
+    },
+    async versions(limit, before) {
+      return q().versions.all({ limit, before: before ?? 2 ** 31 }).map((r) => entryOf(r, q().storeId.get()!.value))
+    },
+    async version(n) {
+      const r = q().version.get(n)
+      return r ? entryOf(r, q().storeId.get()!.value) : null
+    },
+    async converged(versions, at) {
+      db.transaction(() => {
+        for (const version of versions) q().converged.run({ version, at: at.toISOString() })
+      }).immediate()
+    },
+    async saveReports(reports) {
+      return db.transaction((rs: AgentReport[]) =>
+        rs.flatMap((r) =>
+          q().report.all({
+            agent_id: r.agent_id,
+            seen: r.last_seen_at.toISOString(),
+            fetched: r.fetched_version,
+            applied: r.applied_version,
+            rejected_version: r.rejected?.version ?? null,
+            rejected_reason: r.rejected?.reason ?? null,
+          }).map((x) => x.agent_id),
+        ),
+      ).immediate(reports)
+    },
+    async agents() {
+      return q().agents.all().map(agentOf)
+    },
+    async agent(id) {
+      const r = q().agentById.get(id)
+      return r ? agentOf(r) : null
+    },
+    async appendAudit(r) {
+      audit(r)
+    },
+    async audit(limit, before) {
+      return q().audit.all({ limit, before: before ?? Number.MAX_SAFE_INTEGER }).map(auditOf)
     },
     async registerAgent(r, now = new Date()) {
       return register.immediate(r, now)

@@ -4,7 +4,7 @@ import { mkdtempSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { testDatabase } from '../../../test/harness'
-import { LateWrite, postgresStore, sqliteStore, type ConfigInput, type ConfigStore } from '.'
+import { LateWrite, PreconditionFailed, postgresStore, sqliteStore, type ConfigInput, type ConfigStore } from '.'
 import { migrations } from './migrations'
 
 const pgUrl = await testDatabase()
@@ -122,6 +122,98 @@ function contract<P>(name: string, place: () => Promise<P>, open: (p: P) => Conf
       await s.close()
     })
 
+    test('history: who wrote each version and why, newest first, paged by version', async () => {
+      const { s } = await fresh()
+      const ctx = (actor: string, comment: string | null = null) => ({ actor, action: 'config.write' as const, comment, request_id: `r-${actor}` })
+      await s.write({ url: 'http://a.example/' }, soon(), ctx('alice', 'first'))
+      await s.write({ url: 'http://b.example/', timeout_ms: 9 }, soon(), ctx('key:1a2b3c4d'))
+      await s.write({ url: 'http://b.example/', timeout_ms: 9 }, soon(), ctx('bob', 'same again'))
+      await s.write({ url: 'http://c.example/' }, soon())
+      const all = await s.versions(50, null)
+      expect(all.map((v) => [v.version, v.url, v.created_by, v.comment])).toEqual([
+        [3, 'http://c.example/', null, null],
+        [2, 'http://b.example/', 'key:1a2b3c4d', null],
+        [1, 'http://a.example/', 'alice', 'first'],
+      ])
+      expect(all[1]).toMatchObject({ store_id: s.storeId, timeout_ms: 9, converged_at: null })
+      expect((await s.versions(1, 3)).map((v) => v.version)).toEqual([2])
+      expect(await s.version(2)).toEqual(all[1]!)
+      expect(await s.version(9)).toBeNull()
+      const at = new Date('2026-11-28T10:00:00.000Z')
+      await s.converged([1, 2], at)
+      await s.converged([2], new Date('2026-11-28T11:00:00.000Z')) // the first time is kept
+      expect((await s.version(2))!.converged_at).toBe(at.toISOString())
+      // Every write with a context is audited, the unchanged one too; newest first, paged by id.
+      const audit = await s.audit(10, null)
+      expect(audit.map((a) => [a.actor, a.action, a.target, a.request_id, a.outcome])).toEqual([
+        ['bob', 'config.write', 'version 2', 'r-bob', 'unchanged'],
+        ['key:1a2b3c4d', 'config.write', 'version 2', 'r-key:1a2b3c4d', 'created'],
+        ['alice', 'config.write', 'version 1', 'r-alice', 'created'],
+      ])
+      expect((await s.audit(10, audit[1]!.id)).map((a) => a.actor)).toEqual(['alice'])
+      await s.appendAudit({ actor: 'alice', action: 'agent.revoke', target: 'agent x', request_id: null, outcome: 'revoked' })
+      expect((await s.audit(1, null))[0]).toMatchObject({ actor: 'alice', action: 'agent.revoke', target: 'agent x', request_id: null, outcome: 'revoked' })
+      await s.close()
+    })
+
+    test('If-Match: a write meets its precondition under the lock, or stores nothing and names the current version', async () => {
+      const { s } = await fresh()
+      const ctx = (expect: { store_id: string; version: number } | 'any') => ({ actor: 'ci', action: 'config.write' as const, expect })
+      await expect(s.write({ url: 'http://a.example/' }, soon(), ctx('any'))).rejects.toMatchObject({ name: 'PreconditionFailed', current: null })
+      expect(await s.current()).toBeNull()
+      const a = await s.write({ url: 'http://a.example/' }, soon())
+      const b = await s.write({ url: 'http://b.example/' }, soon(), ctx({ store_id: s.storeId, version: 1 }))
+      expect(b).toMatchObject({ created: true, doc: { version: 2 } })
+      const refused = await s.write({ url: 'http://c.example/' }, soon(), ctx({ store_id: s.storeId, version: 1 })).catch((e) => e)
+      expect(refused).toBeInstanceOf(PreconditionFailed)
+      expect(refused.current).toEqual(b.doc)
+      await expect(s.write({ url: 'http://c.example/' }, soon(), ctx({ store_id: 'another-store', version: 2 }))).rejects.toBeInstanceOf(PreconditionFailed)
+      expect(await s.current()).toEqual(b.doc)
+      expect((await s.write({ url: 'http://c.example/' }, soon(), ctx('any'))).doc.version).toBe(3)
+      expect(a.doc.version).toBe(1)
+      expect((await s.audit(10, null)).map((r) => r.outcome)).toEqual(['created', 'precondition_failed', 'precondition_failed', 'created', 'precondition_failed'])
+      await s.close()
+    })
+
+    test('two writers racing with the same If-Match: exactly one wins', async () => {
+      const { p, s: first } = await fresh()
+      const stores = [first, open(p), open(p)]
+      await Promise.all(stores.slice(1).map((s) => s.migrate()))
+      const base = await first.write({ url: 'http://base.example/' }, soon())
+      const expect1 = { actor: 'ci', action: 'config.write' as const, expect: { store_id: first.storeId, version: base.doc.version } }
+      const results = await Promise.allSettled(stores.flatMap((s, i) => [0, 1].map((j) => s.write({ url: `http://w${i}${j}.example/` }, soon(), expect1))))
+      expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1)
+      expect(results.filter((r) => r.status === 'rejected' && r.reason instanceof PreconditionFailed)).toHaveLength(5)
+      expect((await first.current())!.version).toBe(2)
+      await Promise.all(stores.map((s) => s.close()))
+    })
+
+    test('poll reports: saved in one batch, only for registered agents not revoked, the newest report winning', async () => {
+      const { s } = await fresh()
+      await s.registerAgent({ agent: { agent_id: 'a1', hostname: 'h1', labels: { zone: 'x' } }, presentedHash: null, newHash: 'h1', create: true }, new Date('2026-11-28T09:00:00.000Z'))
+      await s.registerAgent({ agent: { agent_id: 'a2' }, presentedHash: null, newHash: 'h2', create: true }, new Date('2026-11-28T09:00:00.000Z'))
+      const at = (m: number) => new Date(Date.parse('2026-11-28T10:00:00.000Z') + m * 60_000)
+      const saved = await s.saveReports([
+        { agent_id: 'a1', last_seen_at: at(2), fetched_version: 3, applied_version: 2, rejected: { version: 3, reason: 'upstream_forbidden' } },
+        { agent_id: 'ghost', last_seen_at: at(2), fetched_version: 3, applied_version: 3, rejected: null },
+      ])
+      expect(saved).toEqual(['a1'])
+      // An older report (another replica's batch, late) moves nothing back.
+      await s.saveReports([{ agent_id: 'a1', last_seen_at: at(1), fetched_version: 1, applied_version: 1, rejected: null }])
+      expect(await s.agent('a1')).toEqual({
+        agent_id: 'a1', hostname: 'h1', worker_url: null, labels: { zone: 'x' }, registered_at: '2026-11-28T09:00:00.000Z',
+        last_seen_at: at(2).toISOString(), fetched_version: 3, applied_version: 2, rejected: { version: 3, reason: 'upstream_forbidden' },
+      })
+      await s.saveReports([{ agent_id: 'a1', last_seen_at: at(3), fetched_version: 4, applied_version: 4, rejected: null }])
+      expect(await s.agent('a1')).toMatchObject({ fetched_version: 4, applied_version: 4, rejected: null })
+      expect((await s.agents()).map((a) => [a.agent_id, a.applied_version])).toEqual([['a1', 4], ['a2', null]])
+      await s.revokeAgent('a2')
+      expect((await s.agents()).map((a) => a.agent_id)).toEqual(['a1'])
+      expect(await s.agent('a2')).toBeNull()
+      expect(await s.saveReports([{ agent_id: 'a2', last_seen_at: at(4), fetched_version: 4, applied_version: 4, rejected: null }])).toEqual([])
+      await s.close()
+    })
+
     test('parallel registrations of one new id with different tokens: exactly one is created, the others are refused', async () => {
       const { p, s: first } = await fresh()
       const stores = [first, open(p), open(p)]
@@ -179,8 +271,8 @@ test('the SQLite file is readable by its owner only', async () => {
   await s.close()
 })
 
-describe('a database of the previous schema (migrations 1 to 3) upgrades in place', () => {
-  const before = migrations.filter((m) => m.id <= 3)
+describe.each([3, 4])('a database of an earlier release (migrations 1 to %d) upgrades in place', (last) => {
+  const before = migrations.filter((m) => m.id <= last)
   const check = async (s: ConfigStore, storeId: string) => {
     await s.migrate()
     expect(s.storeId).toBe(storeId)
@@ -189,6 +281,12 @@ describe('a database of the previous schema (migrations 1 to 3) upgrades in plac
     // The agent registered before tokens existed presents its id without a token and adopts one.
     expect(await s.registerAgent({ agent: { agent_id: 'old-agent' }, presentedHash: null, newHash: 'adopted', create: false })).toBe('known')
     expect(await s.tokenByHash('adopted')).toEqual({ agent_id: 'old-agent', token_hash: 'adopted', revoked: false })
+    // History shows the old version as written by nobody known; the agent has reported nothing yet.
+    expect(await s.versions(50, null)).toMatchObject([{ version: 1, url: 'http://old.example/', created_by: null, comment: null, converged_at: null }])
+    expect(await s.agents()).toMatchObject([{ agent_id: 'old-agent', fetched_version: null, applied_version: null, rejected: null }])
+    const next = await s.write({ url: 'http://new.example/' }, soon(), { actor: 'alice', action: 'config.write', expect: { store_id: storeId, version: 1 } })
+    expect(next.doc.version).toBe(2)
+    expect((await s.audit(5, null)).map((a) => a.outcome)).toEqual(['created'])
     await s.close()
   }
 

@@ -3,6 +3,46 @@ import type { ConfigDoc } from '@dcm/shared'
 /** What a write asks for; the store adds version and updated_at. */
 export type ConfigInput = { url: string; timeout_ms?: number }
 
+/** Who writes and why, and the precondition the write must meet: recorded with the version and as an
+ *  audit record in the same transaction. */
+export type WriteContext = {
+  /** The admin key's name, or `key:<8 hex of its sha256>`. */
+  actor: string
+  action: 'config.write' | 'config.rollback'
+  comment?: string | null
+  request_id?: string
+  /** If-Match: the current version must be this one (of this store), or any ('any'); absent: no condition. */
+  expect?: { store_id: string; version: number } | 'any'
+}
+
+/** A version as history shows it. */
+export type VersionEntry = ConfigDoc & { created_by: string | null; comment: string | null; converged_at: string | null }
+
+/** An agent as the store knows it (revoked agents are not listed). */
+export type AgentRow = {
+  agent_id: string
+  hostname: string | null
+  worker_url: string | null
+  labels: Record<string, string>
+  registered_at: string
+  last_seen_at: string
+  fetched_version: number | null
+  applied_version: number | null
+  rejected: { version: number; reason: string } | null
+}
+
+/** What polls told one replica about one agent since its last batch. */
+export type AgentReport = {
+  agent_id: string
+  last_seen_at: Date
+  fetched_version: number | null
+  applied_version: number | null
+  rejected: { version: number; reason: string } | null
+}
+
+export type AuditRecord = { id: number; at: string; actor: string; action: string; target: string; request_id: string | null; outcome: string }
+export type AuditInput = Omit<AuditRecord, 'id' | 'at'>
+
 export type AgentRecord = {
   agent_id: string
   hostname?: string
@@ -36,6 +76,14 @@ export type WriteOptions = {
   signal?: AbortSignal
 }
 
+/** If-Match did not hold: nothing was stored; `current` is the version that is (null: none yet). */
+export class PreconditionFailed extends Error {
+  constructor(readonly current: ConfigDoc | null) {
+    super('the config changed since the version named in If-Match')
+    this.name = 'PreconditionFailed'
+  }
+}
+
 /** The write reached the database after its deadline, which refused it: nothing was stored. */
 export class LateWrite extends Error {
   constructor() {
@@ -62,7 +110,22 @@ export interface ConfigStore {
    *  resolves; concurrent calls never get the same version; updated_at never goes back as versions go
    *  up. The database itself refuses the write once `deadline` has passed (LateWrite), so a caller that
    *  gave up can say "not stored" and be right. */
-  write(input: ConfigInput, opts: WriteOptions): Promise<{ doc: ConfigDoc; created: boolean }>
+  write(input: ConfigInput, opts: WriteOptions, ctx?: WriteContext): Promise<{ doc: ConfigDoc; created: boolean }>
+  /** Versions newest first, below `before` when given. */
+  versions(limit: number, before: number | null, signal?: AbortSignal): Promise<VersionEntry[]>
+  /** One version, or null. */
+  version(n: number, signal?: AbortSignal): Promise<VersionEntry | null>
+  /** Record when the fleet had applied these versions (kept if already set). */
+  converged(versions: number[], at: Date, signal?: AbortSignal): Promise<void>
+  /** Write a batch of poll reports; a report only moves an agent's row forward in time (the newest
+   *  report wins, whichever replica heard it). Returns the ids that matched a registered agent. */
+  saveReports(reports: AgentReport[], signal?: AbortSignal): Promise<string[]>
+  /** Every agent not revoked, or one (revoked or unknown: null). */
+  agents(signal?: AbortSignal): Promise<AgentRow[]>
+  agent(id: string, signal?: AbortSignal): Promise<AgentRow | null>
+  appendAudit(r: AuditInput, signal?: AbortSignal): Promise<void>
+  /** Audit records newest first, below id `before` when given. */
+  audit(limit: number, before: number | null, signal?: AbortSignal): Promise<AuditRecord[]>
   /** Register an agent: a new row (with `newHash`) when the id is unknown and `create` allows it; a
    *  known, unrevoked id whose token hash is `presentedHash` (or that has none yet, then it adopts
    *  `newHash`, which may be null) is updated; anything else changes nothing. On PostgreSQL a new or adopted token is
