@@ -10,9 +10,7 @@ import { loadSettings as agentSettings } from '../agent/src/settings'
 import { memoryStateStore } from '../agent/src/state'
 import { Agent } from '../agent/src/sync/agent'
 import { realDeps } from '../agent/src/sync/deps'
-import { AgentService } from '../controller/src/agents'
-import { createApp as controllerApp } from '../controller/src/app'
-import { ConfigService } from '../controller/src/config'
+import { createApp as controllerApp, services as controllerServices } from '../controller/src/app'
 import { loadSettings as controllerSettings } from '../controller/src/settings'
 import { sqliteStore } from '../controller/src/store'
 import { createApp as workerApp, makeForwarder } from '../worker/src/app'
@@ -29,7 +27,7 @@ async function documents() {
   const ws = workerSettings({ AGENT_API_KEY: 'k' })
   const as = agentSettings({ CONTROLLER_API_KEY: 'a', WORKER_API_KEY: 'k' })
   const apps = {
-    controller: controllerApp({ settings: cs, store, logger, config: new ConfigService(store, logger, { maxHeld: 1 }), agents: new AgentService(store, logger, cs) }),
+    controller: controllerApp({ settings: cs, store, logger, ...controllerServices(cs, store, logger) }),
     worker: workerApp({ settings: ws, logger, config: new WorkerConfig(logger, () => 1), forward: makeForwarder(ws, logger) }),
     agent: agentApp({ agent: new Agent(realDeps(as, memoryStateStore(), logger, 'h')), logger }),
   }

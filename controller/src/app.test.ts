@@ -3,9 +3,7 @@
  *  what needs real processes. */
 import { beforeAll, describe, expect, test } from 'bun:test'
 import { createLogger, frontDoor } from '@dcm/shared'
-import { AgentService } from './agents'
-import { createApp, hotRoutes } from './app'
-import { ConfigService } from './config'
+import { createApp, hotRoutes, services } from './app'
 import { loadSettings } from './settings'
 import { sqliteStore } from './store'
 
@@ -13,10 +11,9 @@ const env = { AGENT_API_KEY: 'agent-key', ADMIN_API_KEY: 'admin-key', POLL_INTER
 const settings = loadSettings(env)
 const logger = createLogger({ service: 'controller', level: 'error', sink: { write: () => {}, flush: () => {} } })
 const store = sqliteStore(':memory:')
-const config = new ConfigService(store, logger, { maxHeld: 100 })
-const agents = new AgentService(store, logger, settings)
+const { config, agents, fleet, audit } = services(settings, store, logger)
 const doorOf = (s: typeof settings) => {
-  const door = frontDoor(createApp({ settings: s, store, logger, config, agents }), { logger, hot: hotRoutes({ settings: s, config, agents }) })
+  const door = frontDoor(createApp({ settings: s, store, logger, config, agents, fleet, audit }), { logger, hot: hotRoutes({ settings: s, config, agents, fleet }) })
   return { door, hot: door.routes['/config']! }
 }
 const { door, hot } = doorOf(settings)

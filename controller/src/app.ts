@@ -1,17 +1,34 @@
 import { apiDocs, apiKeyAuth, createHttpApp, ErrorShape, FailureLimiter, gatekeeper, Int, type HotHandler, type Logger } from '@dcm/shared'
 import { t } from 'elysia'
-import { agentRoutes, type AgentService } from './agents'
+import { agentRoutes, AgentService } from './agents'
+import { actorOf } from './agents/actors'
+import { Audit, auditRoutes } from './audit'
 import { configRoutes, ConfigService, hotConfig } from './config'
+import { historyRoutes } from './config/history'
+import { FleetService, fleetRoutes, PollRecorder } from './fleet'
 import type { Settings } from './settings'
 import { guard, type ConfigStore } from './store'
 
-export type Deps = { settings: Settings; store: ConfigStore; logger: Logger; config: ConfigService; agents: AgentService }
+export type Deps = { settings: Settings; store: ConfigStore; logger: Logger; config: ConfigService; agents: AgentService; fleet: FleetService; audit: Audit }
+
+/** The controller's services over one store (nothing started, nothing read yet). */
+export function services(settings: Settings, store: ConfigStore, logger: Logger): Omit<Deps, 'settings' | 'store' | 'logger'> {
+  const config = new ConfigService(store, logger, { maxHeld: settings.maxHeldPolls })
+  return {
+    config,
+    agents: new AgentService(store, logger, settings),
+    fleet: new FleetService(store, config, logger, { pollIntervalMs: settings.pollIntervalSeconds * 1000, flushMs: settings.fleetFlushMs }),
+    audit: new Audit(store, logger),
+  }
+}
 
 /** Build the controller's HTTP app from its dependencies; does not listen. */
-export function createApp({ settings, store, logger, config, agents }: Deps) {
+export function createApp({ settings, store, logger, config, agents, fleet, audit }: Deps) {
   const credentials = agents.credentials
   const gate = gatekeeper(credentials, new FailureLimiter(settings.authFailuresPerMinute))
   const auth = apiKeyAuth(gate)
+  const actor = actorOf(settings.adminNames)
+  const recorder = new PollRecorder(fleet.reports, agents.tokens)
   return createHttpApp({ service: 'controller', logger, body: settings.body, authenticate: gate })
     .use(
       apiDocs({
@@ -31,11 +48,15 @@ export function createApp({ settings, store, logger, config, agents }: Deps) {
         detail: { summary: 'Ready when the config store answers and takes writes', tags: ['health'] },
       },
     )
-    .use(configRoutes(config, auth, credentials, { pollIntervalSeconds: settings.pollIntervalSeconds, allowSharedKeyPolls: settings.allowSharedKeyPolls, upstreamAllow: settings.upstreamAllow }))
-    .use(agentRoutes(agents, auth, { pollUrl: `${settings.publicUrl}/config`, pollIntervalSeconds: settings.pollIntervalSeconds }))
+    .use(configRoutes(config, auth, credentials, { pollIntervalSeconds: settings.pollIntervalSeconds, allowSharedKeyPolls: settings.allowSharedKeyPolls, upstreamAllow: settings.upstreamAllow }, recorder, actor))
+    .use(historyRoutes(config, fleet, auth, actor))
+    .use(agentRoutes(agents, auth, { pollUrl: `${settings.publicUrl}/config`, pollIntervalSeconds: settings.pollIntervalSeconds }, audit, actor))
+    .use(fleetRoutes(fleet, auth))
+    .use(auditRoutes(audit, auth))
 }
 
 /** Routes the front door answers before Elysia when it can (see hotConfig). */
-export function hotRoutes({ settings, config, agents }: Pick<Deps, 'settings' | 'config' | 'agents'>): Record<string, HotHandler> {
-  return { '/config': hotConfig(config, agents.credentials, { pollIntervalSeconds: settings.pollIntervalSeconds, allowSharedKeyPolls: settings.allowSharedKeyPolls }) }
+export function hotRoutes({ settings, config, agents, fleet }: Pick<Deps, 'settings' | 'config' | 'agents' | 'fleet'>): Record<string, HotHandler> {
+  const recorder = new PollRecorder(fleet.reports, agents.tokens)
+  return { '/config': hotConfig(config, agents.credentials, { pollIntervalSeconds: settings.pollIntervalSeconds, allowSharedKeyPolls: settings.allowSharedKeyPolls }, recorder) }
 }

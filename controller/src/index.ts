@@ -1,7 +1,5 @@
 import { createLogger, maskUrl, serve, settingsOrExit } from '@dcm/shared'
-import { AgentService } from './agents'
-import { createApp, hotRoutes } from './app'
-import { ConfigService } from './config'
+import { createApp, hotRoutes, services } from './app'
 import { followStore } from './config/replicas'
 import { loadSettings } from './settings'
 import { openStore } from './store'
@@ -11,22 +9,23 @@ const settings = settingsOrExit('controller', () => loadSettings())
 const logger = createLogger({ service: 'controller', level: settings.logLevel })
 const store = openStore(settings)
 await startStore()
-const config = new ConfigService(store, logger, { maxHeld: settings.maxHeldPolls })
+const { config, agents, fleet, audit } = services(settings, store, logger)
 await config.refresh()
-const agents = new AgentService(store, logger, settings)
 await agents.load()
 const unfollow = await followStore(config, agents, store, logger, settings.refreshMs)
+fleet.start()
 
-const app = createApp({ settings, store, logger, config, agents })
+const app = createApp({ settings, store, logger, config, agents, fleet, audit })
 serve(app, {
   port: settings.port,
   logger,
-  hot: hotRoutes({ settings, config, agents }),
+  hot: hotRoutes({ settings, config, agents, fleet }),
   // Long-polls are held up to 60 s: the idle timeout must outlast them.
   idleTimeoutSeconds: 90,
   // Held long-polls would keep the server from stopping for up to a minute: answer them now (304).
   beforeStop: () => config.releaseHolds(),
   onStop: async () => {
+    await fleet.stop() // the last batch of what polls reported
     await unfollow()
     await store.close()
   },

@@ -1,5 +1,6 @@
 import { Elysia, t } from 'elysia'
-import { ErrorShape, FORBIDDEN_TEXT, Invalid, jsonBody, requestIdOf, type AuthPlugin } from '@dcm/shared'
+import { ErrorShape, FORBIDDEN_TEXT, Invalid, jsonBody, presentedKey, requestIdOf, type AuthPlugin } from '@dcm/shared'
+import type { Audit } from '../audit'
 import type { Role } from './credentials'
 import { AgentId, Registration, RegistrationReply } from './model'
 import type { AgentService } from './service'
@@ -10,7 +11,7 @@ export type { Role } from './credentials'
 
 /** POST /register (the shared agent key; an agent registering again presents its token in
  *  X-Agent-Token) and DELETE /agents/:id (admin: revoke one agent). */
-export const agentRoutes = (agents: AgentService, auth: AuthPlugin<Role>, opts: { pollUrl: string; pollIntervalSeconds: number }) =>
+export const agentRoutes = (agents: AgentService, auth: AuthPlugin<Role>, opts: { pollUrl: string; pollIntervalSeconds: number }, audit: Audit, actor: (key: string | null) => string) =>
   new Elysia({ name: 'controller.agents' })
     .use(auth)
     .post(
@@ -23,7 +24,9 @@ export const agentRoutes = (agents: AgentService, auth: AuthPlugin<Role>, opts: 
         const presented = request.headers.get('x-agent-token')
         if (presented !== null && presented !== 'new' && !TOKEN_SHAPE.test(presented))
           throw new Invalid('header "X-Agent-Token": must be the agent_token this controller issued (43 characters of base64url), or "new"')
-        const r = await agents.register(b, presented, requestIdOf(request))
+        const rid = requestIdOf(request)
+        const r = await agents.register(b, presented, rid)
+        if (r.status === 201) await audit.record({ actor: actor(presentedKey(request.headers)), action: 'agent.register', target: `agent ${r.agent_id}`, request_id: rid, outcome: 'registered' })
         set.status = r.status
         const reply = { agent_id: r.agent_id, poll_url: opts.pollUrl, poll_interval_seconds: opts.pollIntervalSeconds }
         return r.agent_token === null ? reply : { ...reply, agent_token: r.agent_token }
@@ -46,7 +49,9 @@ export const agentRoutes = (agents: AgentService, auth: AuthPlugin<Role>, opts: 
     .delete(
       '/agents/:id',
       async ({ params, request }) => {
-        await agents.revoke(params.id, requestIdOf(request))
+        const rid = requestIdOf(request)
+        await agents.revoke(params.id, rid)
+        await audit.record({ actor: actor(presentedKey(request.headers)), action: 'agent.revoke', target: `agent ${params.id}`, request_id: rid, outcome: 'revoked' })
         return new Response(null, { status: 204 })
       },
       {

@@ -30,6 +30,11 @@ export class TokenRegistry {
     return e !== undefined && !e.revoked ? 'token' : undefined
   }
 
+  /** The agent of a token that passed before (for reports of what it runs). */
+  agentOf(presented: string): string | undefined {
+    return this.#verified.get(presented)?.agent_id
+  }
+
   /** The full check: the hash looked up here, then (unless `quick`) in the store, once per hash at a
    *  time. Throws AgentRevoked for a revoked agent's token. */
   verify(presented: string, quick: boolean): 'token' | null | Promise<'token' | null> {

@@ -1,7 +1,8 @@
 import { Elysia, t } from 'elysia'
 import { ErrorShape, Forbidden, Invalid, jsonBody, NotFound, presentedKey, requestIdOf, Unauthorized, upstreamRefusal, type AuthPlugin, type Credentials, type UpstreamAllow } from '@dcm/shared'
 import type { Role } from '../agents'
-import { ConfigDoc, ConfigInput } from './model'
+import type { PollRecorder } from '../fleet/recorder'
+import { ConfigDoc, ConfigInput, VersionEntry } from './model'
 import type { ConfigService } from './service'
 import { etagMatches, type Snapshot } from './snapshot'
 import { MAX_WAIT_SECONDS, waitSeconds } from './wait'
@@ -25,7 +26,7 @@ const tokenRequired = () =>
  *  valid credential (a key, or an agent's token: a map lookup once verified) whose If-None-Match is the
  *  current ETag → 304. Anything else — a long-poll, a change, a token this replica must look up, any
  *  error — returns undefined and takes the full route below. */
-export const hotConfig = (svc: ConfigService, credentials: Credentials<Role>, opts: ConfigRouteOptions) => {
+export const hotConfig = (svc: ConfigService, credentials: Credentials<Role>, opts: ConfigRouteOptions, recorder: PollRecorder) => {
   const interval = String(opts.pollIntervalSeconds)
   return (request: Request, id: string): Response | undefined => {
     const snap = svc.snapshot
@@ -34,6 +35,7 @@ export const hotConfig = (svc: ConfigService, credentials: Credentials<Role>, op
     if (key === null) return
     const role = credentials.known(key) ?? firstSeen(credentials, key)
     if (role === null || (role === 'agent' && !opts.allowSharedKeyPolls)) return
+    recorder.polled(request, role, key, snap.doc.version)
     return notModified(snap, interval, id)
   }
 }
@@ -55,6 +57,8 @@ export const configRoutes = (
   auth: AuthPlugin<Role>,
   credentials: Credentials<Role>,
   opts: ConfigRouteOptions & { upstreamAllow: UpstreamAllow },
+  recorder: PollRecorder,
+  actor: (key: string | null) => string,
 ) => {
   const interval = String(opts.pollIntervalSeconds)
   // A token revoked while its poll was held gets no document: checked again in memory when the hold ends
@@ -79,16 +83,25 @@ export const configRoutes = (
         const inm = request.headers.get('if-none-match')
         const wait = waitSeconds(request.url)
         const snap = svc.snapshot
+        const key = presentedKey(request.headers)!
+        // Every poll reports what its agent runs (the version answered, or confirmed by a 304).
+        recorder.polled(request, role, key, snap?.doc.version ?? null)
         // Hold when the caller already has the current version (or nothing exists yet); a jitter of up
         // to 10% keeps a fleet from coming back in step. A hold ends when its caller goes away, and
-        // beyond the replica's maximum the poll is answered at once.
+        // beyond the replica's maximum the poll is answered at once. A held poll counts as seen.
         if (wait > 0 && (snap === null || etagMatches(inm, snap.etag))) {
+          const release = recorder.holding(request, role, key)
           const held = svc.nextChange(wait * 1000 * (0.9 + 0.1 * Math.random()), request.signal)
           if (held)
-            return held.then(() => {
-              if (role === 'token') stillValid(request)
-              return answer(svc.snapshot, inm)
-            })
+            return held
+              .then(() => {
+                if (role === 'token') stillValid(request)
+                const now = svc.snapshot
+                recorder.polled(request, role, key, now?.doc.version ?? null)
+                return answer(now, inm)
+              })
+              .finally(release)
+          release()
         }
         return answer(snap, inm)
       },
@@ -110,20 +123,26 @@ export const configRoutes = (
     .post(
       '/config',
       async ({ body, set, request }) => {
-        const refusal = upstreamRefusal(body.url, opts.upstreamAllow)
+        const { comment, ...input } = body
+        const refusal = upstreamRefusal(input.url, opts.upstreamAllow)
         if (refusal !== null) throw new Invalid(`body field "url": ${refusal}`)
-        const { snapshot, created } = await svc.write(body, requestIdOf(request))
-        set.status = created ? 201 : 200
-        set.headers.etag = snapshot.etag
-        return snapshot.doc
+        const rid = requestIdOf(request)
+        const who = { actor: actor(presentedKey(request.headers)), comment: comment ?? null, ifMatch: request.headers.get('if-match') }
+        const written = await svc.write(input, rid, who)
+        set.status = written.created ? 201 : 200
+        set.headers.etag = written.snapshot.etag
+        return svc.entry(written, who, rid)
       },
       {
         ...jsonBody(ConfigInput),
         auth: ['admin'],
-        response: { 200: ConfigDoc, 201: ConfigDoc, 400: ErrorShape, 401: ErrorShape, 403: ErrorShape, 413: ErrorShape, 415: ErrorShape, 422: ErrorShape, 429: ErrorShape, 503: ErrorShape },
+        response: { 200: VersionEntry, 201: VersionEntry, 400: ErrorShape, 401: ErrorShape, 403: ErrorShape, 412: ErrorShape, 413: ErrorShape, 415: ErrorShape, 422: ErrorShape, 429: ErrorShape, 503: ErrorShape },
         detail: {
-          summary: 'Store a new config version (identical body: no new version, 200); a link-local or cloud metadata url is 422 unless UPSTREAM_ALLOW permits it',
+          summary: 'Store a new config version (identical url and timeout_ms: no new version, 200); a link-local or cloud metadata url is 422 unless UPSTREAM_ALLOW permits it',
+          description:
+            'The answer is the version as history shows it: the document plus created_by (the admin key\'s name) and comment. With If-Match (ETags, or *), the write happens only if the current config is one of them, checked under the store\'s write lock; otherwise 412 precondition_failed with the current ETag, and nothing is stored. Every attempt is an audit record.',
           tags: ['config'],
+          parameters: [{ in: 'header', name: 'If-Match', schema: { type: 'string' }, description: 'compare-and-set: the ETag(s) the write is based on, or *' }],
         },
       },
     )

@@ -1,10 +1,16 @@
-import { maskUrl, type ConfigDoc, type Logger } from '@dcm/shared'
-import { DB_DEADLINE_MS, guard, type ConfigInput, type ConfigStore } from '../store'
+import { maskUrl, NotFound, PreconditionFailedError, type ConfigDoc, type Logger } from '@dcm/shared'
+import { DB_DEADLINE_MS, guard, PreconditionFailed, type ConfigInput, type ConfigStore, type VersionEntry, type WriteContext } from '../store'
 import { WriteQueue } from '../store/write-queue'
 import { Holds } from './holds'
 import { snapshotOf, type Snapshot } from './snapshot'
 
 export type ConfigServiceOptions = { maxHeld: number }
+
+/** A version as answered to a person (the store's entry without when it converged). */
+export type HistoryEntry = Omit<VersionEntry, 'converged_at'>
+
+/** Who writes, why, and on what condition (the If-Match header as sent). */
+export type Author = { actor: string; comment?: string | null; ifMatch?: string | null; action?: WriteContext['action'] }
 
 /** The in-memory current config, kept in step with the store. Reads never touch the database. */
 export class ConfigService {
@@ -68,20 +74,83 @@ export class ConfigService {
   }
 
   /** Store a new version (or find the identical current one). Answers only after the store committed;
-   *  a 503 means the database did not and will not store it. */
-  async write(input: ConfigInput, requestId?: string): Promise<{ snapshot: Snapshot; created: boolean }> {
+   *  a 503 means the database did not and will not store it. With `who`, the version records its author
+   *  and comment, the precondition (If-Match) is checked under the store's write lock, and the attempt is
+   *  audited in the same transaction; a failed precondition is a 412 naming the current version. */
+  async write(input: ConfigInput, requestId?: string, who?: Author): Promise<{ snapshot: Snapshot; created: boolean }> {
     const deadline = Date.now() + DB_DEADLINE_MS
-    const { doc, created } = await guard(
-      (signal) => this.#writes.run(deadline, () => this.store.write(input, { deadline, signal })),
-      'write',
-      this.logger,
-      requestId,
-    )
+    const ctx: WriteContext | undefined = who && {
+      actor: who.actor,
+      action: who.action ?? 'config.write',
+      comment: who.comment ?? null,
+      request_id: requestId,
+      ...(who.ifMatch === undefined || who.ifMatch === null ? {} : { expect: await this.#expectation(who.ifMatch) }),
+    }
+    let result: { doc: ConfigDoc; created: boolean }
+    try {
+      result = await guard(
+        (signal) => this.#writes.run(deadline, () => this.store.write(input, { deadline, signal }, ctx)),
+        'write',
+        this.logger,
+        requestId,
+      )
+    } catch (e) {
+      if (!(e instanceof PreconditionFailed)) throw e
+      if (e.current) this.offer(e.current)
+      this.logger.info('audit', { actor: ctx!.actor, action: ctx!.action, outcome: 'precondition_failed', version: e.current?.version ?? null, request_id: requestId })
+      throw new PreconditionFailedError('If-Match does not name the current config; nothing was stored', this.#snap?.etag ?? null)
+    }
+    const { doc, created } = result
     const snap = snapshotOf(doc)
     // Parallel writes can finish out of order: never move the snapshot back.
     if (this.#isNewer(doc)) this.#install(snap)
     if (created) this.logger.info('config stored', { version: doc.version, url: maskUrl(doc.url), request_id: requestId })
+    if (ctx) this.logger.info('audit', { actor: ctx.actor, action: ctx.action, outcome: created ? 'created' : 'unchanged', version: doc.version, request_id: requestId })
     return { snapshot: snap, created }
+  }
+
+  /** The answer to a write: the version as history shows it (an unchanged write names the version
+   *  that already held this content, with its own author). */
+  async entry(w: { snapshot: Snapshot; created: boolean }, who: Author, requestId?: string): Promise<HistoryEntry> {
+    const { doc } = w.snapshot
+    const meta = w.created ? { created_by: who.actor, comment: who.comment ?? null } : await this.version(doc.version, requestId)
+    return { ...doc, created_by: meta.created_by, comment: meta.comment }
+  }
+
+  /** Write version `n`'s content again as a new version (never moving a worker backwards); its
+   *  comment defaults to "rollback to n". */
+  async rollback(n: number, requestId: string, who: Author): Promise<{ written: { snapshot: Snapshot; created: boolean }; entry: HistoryEntry }> {
+    const old = await this.version(n, requestId)
+    const input: ConfigInput = old.timeout_ms === undefined ? { url: old.url } : { url: old.url, timeout_ms: old.timeout_ms }
+    const w: Author = { ...who, action: 'config.rollback', comment: who.comment ?? `rollback to ${n}` }
+    const written = await this.write(input, requestId, w)
+    return { written, entry: await this.entry(written, w, requestId) }
+  }
+
+  /** One version from history; 404 version_not_found. */
+  async version(n: number, requestId?: string): Promise<VersionEntry> {
+    const v = await guard((signal) => this.store.version(n, signal), 'read', this.logger, requestId)
+    if (v === null) throw new NotFound(`no version ${n} in this store`, 'version_not_found')
+    return v
+  }
+
+  /** History, newest first. */
+  versions(limit: number, before: number | null, requestId?: string): Promise<VersionEntry[]> {
+    return guard((signal) => this.store.versions(limit, before, signal), 'read', this.logger, requestId)
+  }
+
+  /** If-Match → what the store must find under its lock. A tag that is not this replica's current one
+   *  may be another replica's newer version: the store is read once before the tag is judged. */
+  async #expectation(ifMatch: string): Promise<NonNullable<WriteContext['expect']>> {
+    const tags = ifMatch.split(',').map((t) => t.trim())
+    if (tags.includes('*')) return 'any'
+    const matching = () => {
+      const snap = this.#snap
+      return snap && tags.includes(snap.etag) ? { store_id: snap.doc.store_id, version: snap.doc.version } : null
+    }
+    const found = matching() ?? ((await this.refresh()) && matching())
+    // No tag names the current version: the store records the refusal (nothing can match this).
+    return found ?? { store_id: '', version: -1 }
   }
 
   /** Install a version learnt from elsewhere (another replica) if it is newer. */

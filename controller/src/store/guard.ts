@@ -1,5 +1,6 @@
 import { Unavailable, type Logger } from '@dcm/shared'
 import { ANSWER_DEADLINE_MS } from './deadlines'
+import { PreconditionFailed } from './types'
 
 /** Run a store call with a deadline; any failure becomes a 503 the caller can act on. The call gets a
  *  signal that aborts at the deadline, so a store can cancel its work rather than leave it running.
@@ -22,7 +23,8 @@ export async function guard<T>(
   try {
     return await Promise.race([call(abort.signal), timeout])
   } catch (e) {
-    if (e instanceof Unavailable) throw e
+    // A refused precondition is the store's answer, not its failure.
+    if (e instanceof Unavailable || e instanceof PreconditionFailed) throw e
     logger.warn('config store call failed', { what, error: e as Error, request_id: requestId })
     throw unavailable(what)
   } finally {

@@ -105,6 +105,7 @@ export const migrations: Migration[] = [
       alter table config_versions add column converged_at text;
       alter table agents add column fetched_version integer;
       alter table agents add column applied_version integer;
+      alter table agents add column applied_at text;
       alter table agents add column rejected_version integer;
       alter table agents add column rejected_reason text;
       create table audit (
@@ -123,6 +124,7 @@ export const migrations: Migration[] = [
       alter table config_versions add column converged_at timestamptz;
       alter table agents add column fetched_version integer;
       alter table agents add column applied_version integer;
+      alter table agents add column applied_at timestamptz;
       alter table agents add column rejected_version integer;
       alter table agents add column rejected_reason text;
       create table audit (

@@ -44,6 +44,7 @@ export function postgresFleet(pool: ReturnType<typeof renewable>): FleetCalls {
         seen: r.last_seen_at.toISOString(),
         fetched: r.fetched_version,
         applied: r.applied_version,
+        applied_at: r.applied_at?.toISOString() ?? null,
         rejected_version: r.rejected?.version ?? null,
         rejected_reason: r.rejected?.reason ?? null,
       }))
@@ -53,11 +54,12 @@ export function postgresFleet(pool: ReturnType<typeof renewable>): FleetCalls {
           update agents a set
             fetched_version = case when a.last_seen_at <= r.seen then r.fetched else a.fetched_version end,
             applied_version = case when a.last_seen_at <= r.seen then r.applied else a.applied_version end,
+            applied_at = case when a.last_seen_at <= r.seen then r.applied_at else a.applied_at end,
             rejected_version = case when a.last_seen_at <= r.seen then r.rejected_version else a.rejected_version end,
             rejected_reason = case when a.last_seen_at <= r.seen then r.rejected_reason else a.rejected_reason end,
             last_seen_at = greatest(a.last_seen_at, r.seen)
           from jsonb_to_recordset(${sql.json(batch)}::jsonb)
-            as r(agent_id text, seen timestamptz, fetched int, applied int, rejected_version int, rejected_reason text)
+            as r(agent_id text, seen timestamptz, fetched int, applied int, applied_at timestamptz, rejected_version int, rejected_reason text)
           where a.agent_id = r.agent_id and a.revoked_at is null
           returning a.agent_id`,
       )

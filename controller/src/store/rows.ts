@@ -22,7 +22,7 @@ export const entryOf = (r: EntryRow, storeId: string): VersionEntry => ({
 })
 
 /** The agents columns both stores read for GET /agents. */
-export const AGENT_COLUMNS = 'agent_id, hostname, worker_url, labels, registered_at, last_seen_at, fetched_version, applied_version, rejected_version, rejected_reason'
+export const AGENT_COLUMNS = 'agent_id, hostname, worker_url, labels, registered_at, last_seen_at, fetched_version, applied_version, applied_at, rejected_version, rejected_reason'
 
 export type AgentDbRow = {
   agent_id: string
@@ -33,6 +33,7 @@ export type AgentDbRow = {
   last_seen_at: Date | string
   fetched_version: number | null
   applied_version: number | null
+  applied_at: Date | string | null
   rejected_version: number | null
   rejected_reason: string | null
 }
@@ -47,6 +48,7 @@ export const agentOf = (r: AgentDbRow): AgentRow => ({
   last_seen_at: iso(r.last_seen_at),
   fetched_version: r.fetched_version,
   applied_version: r.applied_version,
+  applied_at: isoOrNull(r.applied_at),
   rejected: r.rejected_version === null ? null : { version: r.rejected_version, reason: r.rejected_reason ?? '' },
 })
 

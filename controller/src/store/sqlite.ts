@@ -37,6 +37,7 @@ export function sqliteStore(path: string): ConfigStore {
       `update agents set
          fetched_version = case when last_seen_at <= $seen then $fetched else fetched_version end,
          applied_version = case when last_seen_at <= $seen then $applied else applied_version end,
+         applied_at = case when last_seen_at <= $seen then $applied_at else applied_at end,
          rejected_version = case when last_seen_at <= $seen then $rejected_version else rejected_version end,
          rejected_reason = case when last_seen_at <= $seen then $rejected_reason else rejected_reason end,
          last_seen_at = max(last_seen_at, $seen)
@@ -158,6 +159,7 @@ export function sqliteStore(path: string): ConfigStore {
             seen: r.last_seen_at.toISOString(),
             fetched: r.fetched_version,
             applied: r.applied_version,
+            applied_at: r.applied_at?.toISOString() ?? null,
             rejected_version: r.rejected?.version ?? null,
             rejected_reason: r.rejected?.reason ?? null,
           }).map((x) => x.agent_id),

@@ -194,23 +194,23 @@ function contract<P>(name: string, place: () => Promise<P>, open: (p: P) => Conf
       await s.registerAgent({ agent: { agent_id: 'a2' }, presentedHash: null, newHash: 'h2', create: true }, new Date('2026-11-28T09:00:00.000Z'))
       const at = (m: number) => new Date(Date.parse('2026-11-28T10:00:00.000Z') + m * 60_000)
       const saved = await s.saveReports([
-        { agent_id: 'a1', last_seen_at: at(2), fetched_version: 3, applied_version: 2, rejected: { version: 3, reason: 'upstream_forbidden' } },
-        { agent_id: 'ghost', last_seen_at: at(2), fetched_version: 3, applied_version: 3, rejected: null },
+        { agent_id: 'a1', last_seen_at: at(2), fetched_version: 3, applied_version: 2, applied_at: at(2), rejected: { version: 3, reason: 'upstream_forbidden' } },
+        { agent_id: 'ghost', last_seen_at: at(2), fetched_version: 3, applied_version: 3, applied_at: at(2), rejected: null },
       ])
       expect(saved).toEqual(['a1'])
       // An older report (another replica's batch, late) moves nothing back.
-      await s.saveReports([{ agent_id: 'a1', last_seen_at: at(1), fetched_version: 1, applied_version: 1, rejected: null }])
+      await s.saveReports([{ agent_id: 'a1', last_seen_at: at(1), fetched_version: 1, applied_version: 1, applied_at: at(1), rejected: null }])
       expect(await s.agent('a1')).toEqual({
         agent_id: 'a1', hostname: 'h1', worker_url: null, labels: { zone: 'x' }, registered_at: '2026-11-28T09:00:00.000Z',
-        last_seen_at: at(2).toISOString(), fetched_version: 3, applied_version: 2, rejected: { version: 3, reason: 'upstream_forbidden' },
+        last_seen_at: at(2).toISOString(), fetched_version: 3, applied_version: 2, applied_at: at(2).toISOString(), rejected: { version: 3, reason: 'upstream_forbidden' },
       })
-      await s.saveReports([{ agent_id: 'a1', last_seen_at: at(3), fetched_version: 4, applied_version: 4, rejected: null }])
+      await s.saveReports([{ agent_id: 'a1', last_seen_at: at(3), fetched_version: 4, applied_version: 4, applied_at: at(3), rejected: null }])
       expect(await s.agent('a1')).toMatchObject({ fetched_version: 4, applied_version: 4, rejected: null })
       expect((await s.agents()).map((a) => [a.agent_id, a.applied_version])).toEqual([['a1', 4], ['a2', null]])
       await s.revokeAgent('a2')
       expect((await s.agents()).map((a) => a.agent_id)).toEqual(['a1'])
       expect(await s.agent('a2')).toBeNull()
-      expect(await s.saveReports([{ agent_id: 'a2', last_seen_at: at(4), fetched_version: 4, applied_version: 4, rejected: null }])).toEqual([])
+      expect(await s.saveReports([{ agent_id: 'a2', last_seen_at: at(4), fetched_version: 4, applied_version: 4, applied_at: null, rejected: null }])).toEqual([])
       await s.close()
     })
 

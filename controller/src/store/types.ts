@@ -28,6 +28,8 @@ export type AgentRow = {
   last_seen_at: string
   fetched_version: number | null
   applied_version: number | null
+  /** When a replica first heard of `applied_version` from this agent. */
+  applied_at: string | null
   rejected: { version: number; reason: string } | null
 }
 
@@ -37,6 +39,7 @@ export type AgentReport = {
   last_seen_at: Date
   fetched_version: number | null
   applied_version: number | null
+  applied_at: Date | null
   rejected: { version: number; reason: string } | null
 }
 

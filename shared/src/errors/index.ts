@@ -39,6 +39,13 @@ export class Conflict extends HttpError {
     super(409, code, message)
   }
 }
+/** If-Match named no current version (RFC 9110 13.1.1): nothing was done; the ETag header names the
+ *  current one, when there is one. */
+export class PreconditionFailedError extends HttpError {
+  constructor(message: string, etag: string | null) {
+    super(412, 'precondition_failed', message, etag === null ? undefined : { etag })
+  }
+}
 export class PayloadTooLarge extends HttpError {
   constructor(limit: number) {
     super(413, 'payload_too_large', `the request body is over the ${limit} byte limit`)
