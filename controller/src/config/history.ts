@@ -25,8 +25,8 @@ export const historyRoutes = (svc: ConfigService, fleet: FleetService, auth: Aut
       {
         auth: ['admin'],
         query: t.Object({
-          limit: t.Optional(Int({ minimum: 1, maximum: MAX_PAGE, description: 'versions per page (default 50)' })),
-          before: t.Optional(Int({ minimum: 1, maximum: MAX_VERSION, description: 'only versions below this one (the previous page’s next_before)' })),
+          limit: t.Optional(t.Integer({ minimum: 1, maximum: MAX_PAGE, description: 'versions per page (default 50)' })),
+          before: t.Optional(t.Integer({ minimum: 1, maximum: MAX_VERSION, description: 'only versions below this one (the previous page’s next_before)' })),
         }),
         response: { 200: VersionList, 401: ErrorShape, 403: ErrorShape, 422: ErrorShape, 429: ErrorShape, 503: ErrorShape },
         detail: { summary: 'Config history, newest first, with who wrote each version and why', tags: ['history'] },
@@ -41,7 +41,7 @@ export const historyRoutes = (svc: ConfigService, fleet: FleetService, auth: Aut
       },
       {
         auth: ['admin'],
-        params: t.Object({ n: Int({ minimum: 1, maximum: MAX_VERSION }) }),
+        params: t.Object({ n: t.Integer({ minimum: 1, maximum: MAX_VERSION }) }),
         response: { 200: VersionDetail, 401: ErrorShape, 403: ErrorShape, 404: ErrorShape, 422: ErrorShape, 429: ErrorShape, 503: ErrorShape },
         detail: {
           summary: 'One version, and how far it reached the fleet (404 version_not_found)',
