@@ -48,7 +48,10 @@ export class Agent {
     const peer = (name: PeerName) => new Peer(name, { baseMs: settings.backoffBaseMs, maxMs: settings.backoffMaxMs, random, now, log, onError: noteError(name) })
     this.#peers = { controller: peer('controller'), worker: peer('worker') }
     this.#state = new PersistedState(deps, noteError('state_file'))
-    this.#controller = new ControllerLoop(deps, this.#state, this.#peers.controller, () => this.#loops.worker.kick(), this.#abort.signal)
+    this.#controller = new ControllerLoop(deps, this.#state, this.#peers.controller, () => this.#loops.worker.kick(), this.#abort.signal, () => ({
+      applied: this.#worker.applied,
+      rejected: this.#worker.rejected,
+    }))
     this.#worker = new WorkerLoop(
       deps,
       this.#state,
@@ -56,6 +59,11 @@ export class Agent {
       () => this.#controller.pollIntervalMs,
       () => this.#state.current.etag !== null && this.#state.current.etag === this.#controller.confirmedEtag,
       this.#abort.signal,
+      () => {
+        // The controller hears what the worker now runs with the next poll, started now.
+        this.#controller.reportChanged()
+        this.#loops.controller.kick()
+      },
     )
     const crash = (loop: string) => (e: unknown): Next => {
       log.error('unexpected error in loop', { loop, error: e as Error })

@@ -33,6 +33,8 @@ export class ControllerLoop {
   /** A document we could not accept: we poll with its tag, so the controller holds until the next. */
   #refusedEtag: string | null = null
   #networkFailures = 0
+  /** Aborts the poll in flight so the next one carries a new report (what the worker applied). */
+  #pollAbort: AbortController | null = null
   /** The ETag the controller last confirmed as its current config (a 304 for it, or a 200 with it). */
   confirmedEtag: string | null = null
   lastPollAt: string | null = null
@@ -47,6 +49,8 @@ export class ControllerLoop {
     private readonly peer: Peer,
     private readonly onNewConfig: () => void,
     private readonly signal: AbortSignal,
+    /** What the worker applied or refused, sent with every poll (X-Applied-Version, X-Rejected-*). */
+    private readonly report: () => { applied: number | null; rejected: { version: number; reason: string } | null } = () => ({ applied: null, rejected: null }),
   ) {
     this.#pollIntervalMs = 5000
   }
@@ -61,12 +65,25 @@ export class ControllerLoop {
     return this.#registered ? this.#poll() : this.#register()
   }
 
-  /** Polls present the agent's own token once a registration gave one, else the shared key. */
+  /** The report changed: a held long-poll is ended (without counting as a failure) so the controller
+   *  hears it now rather than when the hold runs out. */
+  reportChanged(): void {
+    this.#pollAbort?.abort()
+  }
+
+  /** Polls present the agent's own token once a registration gave one, else the shared key, and report
+   *  what the worker applied or refused. */
   #pollHeaders(): Record<string, string> {
     const { agent_id, agent_token } = this.state.current
     const key = this.#pollWithToken && agent_token ? agent_token : this.deps.settings.controllerKey
     const h: Record<string, string> = { authorization: `Bearer ${key}` }
     if (agent_id) h['x-agent-id'] = agent_id
+    const { applied, rejected } = this.report()
+    if (applied !== null) h['x-applied-version'] = String(applied)
+    if (rejected !== null) {
+      h['x-rejected-version'] = String(rejected.version)
+      h['x-rejected-reason'] = rejected.reason
+    }
     return h
   }
 
@@ -80,8 +97,8 @@ export class ControllerLoop {
     }
   }
 
-  #call(url: string, init: RequestInit & { headers: Record<string, string> }, timeoutMs: number, rid: string): Promise<Outcome> {
-    return send(this.deps.transport, url, { ...init, signal: this.signal }, timeoutMs, rid, this.deps.now)
+  #call(url: string, init: RequestInit & { headers: Record<string, string> }, timeoutMs: number, rid: string, signal = this.signal): Promise<Outcome> {
+    return send(this.deps.transport, url, { ...init, signal }, timeoutMs, rid, this.deps.now)
   }
 
   async #register(): Promise<Next> {
@@ -130,7 +147,12 @@ export class ControllerLoop {
     const url = longPoll ? `${pollUrl}${pollUrl.includes('?') ? '&' : '?'}wait=${longPollWaitSeconds}` : pollUrl
     const started = now()
     const rid = newId()
-    const out = await this.#call(url, { headers }, requestTimeoutMs + (longPoll ? longPollWaitSeconds * 1000 : 0), rid)
+    const abort = new AbortController()
+    this.#pollAbort = abort
+    const out = await this.#call(url, { headers }, requestTimeoutMs + (longPoll ? longPollWaitSeconds * 1000 : 0), rid, AbortSignal.any([this.signal, abort.signal]))
+    this.#pollAbort = null
+    // Ended by us for a new report: poll again at once, nothing failed.
+    if (abort.signal.aborted && !this.signal.aborted && out.kind === 'retry' && out.status === undefined) return after(0)
     this.lastPollAt = new Date(now()).toISOString()
     if (out.kind === 'ok' || out.kind === 'not_modified') {
       const wanted = Number(out.res.headers.get('x-poll-interval'))

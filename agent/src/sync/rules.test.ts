@@ -68,8 +68,9 @@ function rig(opts: { state?: AgentState; longPoll?: boolean } = {}) {
   const state = new PersistedState(deps, (m) => errors.push(m))
   const peers = { controller: peer('controller'), worker: peer('worker') }
   let kicks = 0
-  const controller = new ControllerLoop(deps, state, peers.controller, () => kicks++, abort.signal)
-  const worker = new WorkerLoop(deps, state, peers.worker, () => controller.pollIntervalMs, () => state.current.etag === controller.confirmedEtag, abort.signal)
+  let reports = 0
+  const controller = new ControllerLoop(deps, state, peers.controller, () => kicks++, abort.signal, () => ({ applied: worker.applied, rejected: worker.rejected }))
+  const worker = new WorkerLoop(deps, state, peers.worker, () => controller.pollIntervalMs, () => state.current.etag === controller.confirmedEtag, abort.signal, () => reports++)
   return {
     answer: (...a: Answer[]) => answers.push(...a),
     calls,
@@ -81,6 +82,7 @@ function rig(opts: { state?: AgentState; longPoll?: boolean } = {}) {
     controller,
     worker,
     kicks: () => kicks,
+    reports: () => reports,
     /** Register (answered 201 with a 1 s interval) so that the next step polls. */
     async registered() {
       answers.push(json({ agent_id: 'agent-1', poll_url: 'http://ctl.example:8080/config', poll_interval_seconds: INTERVAL / 1000 }, 201))
@@ -404,5 +406,57 @@ describe('the worker loop: what each worker answer leads to', () => {
     }
     expect(Math.max(...waits)).toBe(INTERVAL)
     expect(waits[0]).toBe(BACKOFF_1)
+  })
+})
+
+describe('what each poll reports about the worker', () => {
+  const held = (d: ConfigDoc) => json({ store_id: d.store_id, version: d.version, updated_at: d.updated_at })
+  const pollHeaders = async (r: ReturnType<typeof rig>) => {
+    r.answer(new Response(null, { status: 304 }))
+    await r.controller.step()
+    const h = r.calls[r.calls.length - 1]!.headers
+    return { applied: h['x-applied-version'] ?? null, rejected: h['x-rejected-version'] ?? null, reason: h['x-rejected-reason'] ?? null }
+  }
+
+  test('nothing before the worker is probed; then the version it holds; a refusal with its code until a newer version is applied', async () => {
+    const r = rig({ state: holding(doc(1)) })
+    await r.registered()
+    expect(await pollHeaders(r)).toEqual({ applied: null, rejected: null, reason: null })
+    r.answer(held(doc(1)))
+    await r.worker.step()
+    expect(r.reports()).toBe(1)
+    expect(await pollHeaders(r)).toEqual({ applied: '1', rejected: null, reason: null })
+    // Version 2 arrives and the worker refuses it.
+    r.state.update({ config: doc(2), etag: tagOf(doc(2)) })
+    r.answer(held(doc(1)), error(422, 'upstream_forbidden'))
+    await r.worker.step()
+    expect(await pollHeaders(r)).toEqual({ applied: '1', rejected: '2', reason: 'upstream_forbidden' })
+    // Version 3 is applied: the refusal of 2 is no longer reported.
+    r.state.update({ config: doc(3), etag: tagOf(doc(3)) })
+    r.answer(held(doc(1)), json({ ok: true }))
+    await r.worker.step()
+    expect(await pollHeaders(r)).toEqual({ applied: '3', rejected: null, reason: null })
+    expect(r.reports()).toBe(3)
+  })
+
+  test('a restarted, empty worker is reported as holding nothing until the push lands', async () => {
+    const r = rig({ state: holding(doc(4), { worker_version: 4 }) })
+    await r.registered()
+    r.answer(json({ store_id: null, version: null, updated_at: null }), error(503, 'not_ready'))
+    await r.worker.step()
+    expect(await pollHeaders(r)).toEqual({ applied: null, rejected: null, reason: null })
+  })
+
+  test('a long-poll held at the controller is ended by a new report, and the next poll starts at once without a failure', async () => {
+    const r = rig({ state: holding(doc(1)), longPoll: true })
+    await r.registered()
+    // The controller holds the poll until it is aborted.
+    r.answer((_, init) => new Promise<Response>((_, reject) => init.signal!.addEventListener('abort', () => reject(new DOMException('aborted', 'AbortError')))) as unknown as Response)
+    const calls = r.calls.length
+    const polling = r.controller.step()
+    while (r.calls.length === calls) await Promise.resolve() // the poll has reached the transport
+    r.controller.reportChanged()
+    expect(await polling).toEqual(after(0))
+    expect(r.peers.controller.lastError).toBeNull()
   })
 })

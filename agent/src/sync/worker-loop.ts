@@ -14,6 +14,11 @@ export class WorkerLoop {
   #rejected: { store_id: string; version: number; held: string; current: boolean } | null = null
   #probeFailed = false
   lastPushAt: string | null = null
+  /** What the controller hears with each poll: the version of our store the worker holds (as last
+   *  probed or pushed; null while unknown), and a version it refused with its error code, until a newer
+   *  one is applied. */
+  applied: number | null = null
+  rejected: { version: number; reason: string } | null = null
 
   constructor(
     private readonly deps: AgentDeps,
@@ -23,6 +28,8 @@ export class WorkerLoop {
     /** Whether the controller has confirmed the config we hold as its current one. */
     private readonly isCurrent: () => boolean,
     private readonly signal: AbortSignal,
+    /** Called when `applied` or `rejected` changed (the controller should hear it now). */
+    private readonly onReport: () => void = () => {},
   ) {}
 
   async step(): Promise<Next> {
@@ -46,6 +53,7 @@ export class WorkerLoop {
     this.#probeFailed = false
     const held = (await probe.res.json().catch(() => null)) as { version?: unknown; store_id?: unknown; updated_at?: unknown } | null
     const heldKey = `${String(held?.store_id ?? null)}/${String(held?.version ?? null)}/${String(held?.updated_at ?? null)}`
+    this.#report(held?.store_id === doc.store_id && typeof held.version === 'number' ? held.version : null, this.rejected)
     // Reachable, but the backoff is reset only once the worker holds our version: a worker whose
     // /state answers while its POST /config fails must still see the pushes thin out.
     this.peer.reachable = true
@@ -77,6 +85,7 @@ export class WorkerLoop {
     }
     if (out.kind === 'rejected') {
       this.#rejected = { store_id: doc.store_id, version: doc.version, held: heldKey, current: this.isCurrent() }
+      this.#report(this.applied, { version: doc.version, reason: out.code ?? `http_${out.status}` })
       log.error('worker rejected config', { version: doc.version, worker_version: held?.version ?? null, status: out.status, error: out.message, request_id: rid })
       this.peer.refused(`worker refused version ${doc.version}: ${out.message}; waiting for the next version`)
       return after(interval)
@@ -98,5 +107,13 @@ export class WorkerLoop {
 
   #confirmed(version: number) {
     if (this.state.current.worker_version !== version) this.state.update({ worker_version: version })
+    this.#report(version, this.rejected && this.rejected.version > version ? this.rejected : null)
+  }
+
+  #report(applied: number | null, rejected: { version: number; reason: string } | null) {
+    if (applied === this.applied && rejected?.version === this.rejected?.version && rejected?.reason === this.rejected?.reason) return
+    this.applied = applied
+    this.rejected = rejected
+    this.onReport()
   }
 }
