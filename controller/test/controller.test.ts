@@ -39,13 +39,19 @@ function suite(kind: 'sqlite' | 'postgres', storeEnv: () => Promise<Record<strin
       expect(put.status).toBe(201)
       const storeId = put.body.store_id
       expect(storeId).toMatch(/^[0-9a-f]{32}$/)
-      expect(put.body).toEqual({ version: 1, store_id: storeId, url: 'http://up.example/a', timeout_ms: 300, updated_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) })
+      // The answer is the version as history shows it: the document, who wrote it (the unnamed admin key
+      // by its hash), and the comment.
+      expect(put.body).toEqual({
+        version: 1, store_id: storeId, url: 'http://up.example/a', timeout_ms: 300, updated_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+        created_by: `key:${new Bun.CryptoHasher('sha256').update(ADMIN).digest('hex').slice(0, 8)}`, comment: null,
+      })
       const etag = put.headers.get('etag')!
       expect(etag).toMatch(/^"[^"]+"$/)
 
       const got = await call(`${c.url}/config`, { key: AGENT, headers: { 'x-agent-id': 'a1' } })
       expect(got.status).toBe(200)
-      expect(got.body).toEqual(put.body)
+      const { created_by: _, comment: __, ...doc } = put.body
+      expect(got.body).toEqual(doc)
       expect(got.headers.get('etag')).toBe(etag)
       expect(got.headers.get('cache-control')).toBe('no-cache')
 
@@ -135,7 +141,8 @@ function suite(kind: 'sqlite' | 'postgres', storeEnv: () => Promise<Record<strin
       const put = await call(`${c.url}/config`, { method: 'POST', key: ADMIN, json: { url: 'http://kept.example/', timeout_ms: 50 } })
       c = await c.restart()
       const got = await call(`${c.url}/config`, { key: reg.body.agent_token })
-      expect({ body: got.body, etag: got.headers.get('etag') }).toEqual({ body: put.body, etag: put.headers.get('etag') })
+      const { created_by: _, comment: __, ...doc } = put.body
+      expect({ body: got.body, etag: got.headers.get('etag') }).toEqual({ body: doc, etag: put.headers.get('etag') })
       const again = await call(`${c.url}/register`, { method: 'POST', key: AGENT, json: { agent_id: reg.body.agent_id }, headers: { 'x-agent-token': reg.body.agent_token } })
       expect({ status: again.status, id: again.body.agent_id, token: again.body.agent_token }).toEqual({ status: 200, id: reg.body.agent_id, token: reg.body.agent_token })
     })
@@ -145,12 +152,12 @@ function suite(kind: 'sqlite' | 'postgres', storeEnv: () => Promise<Record<strin
       expect(await call(`${c.url}/healthz`)).toMatchObject({ status: 200, body: { status: 'ok' } })
       expect(await call(`${c.url}/readyz`)).toMatchObject({ status: 200, body: { status: 'ready', store: kind } })
       const docs = await call(`${c.url}/swagger/json`)
-      expect(Object.keys(docs.body.paths).sort()).toEqual(['/agents/{id}', '/config', '/healthz', '/readyz', '/register'])
+      expect(Object.keys(docs.body.paths).sort()).toEqual(['/agents', '/agents/{id}', '/audit', '/config', '/config/rollback', '/config/versions', '/config/versions/{n}', '/healthz', '/readyz', '/register'])
       const codes = (path: string, method: string) => Object.keys(docs.body.paths[path][method].responses).sort()
       expect({ register: codes('/register', 'post'), poll: codes('/config', 'get'), write: codes('/config', 'post'), revoke: codes('/agents/{id}', 'delete') }).toEqual({
         register: ['200', '201', '400', '401', '403', '413', '415', '422', '429', '503'],
         poll: ['200', '304', '401', '403', '404', '422', '429', '503'],
-        write: ['200', '201', '400', '401', '403', '413', '415', '422', '429', '503'],
+        write: ['200', '201', '400', '401', '403', '412', '413', '415', '422', '429', '503'],
         revoke: ['204', '401', '403', '404', '422', '429', '503'],
       })
       expect(Object.keys(docs.body.components.securitySchemes).sort()).toEqual(['apiKeyHeader', 'bearerAuth'])
