@@ -69,8 +69,8 @@ function rig(opts: { state?: AgentState; longPoll?: boolean } = {}) {
   const peers = { controller: peer('controller'), worker: peer('worker') }
   let kicks = 0
   let reports = 0
-  const controller = new ControllerLoop(deps, state, peers.controller, () => kicks++, abort.signal, () => ({ applied: worker.applied, rejected: worker.rejected }))
-  const worker = new WorkerLoop(deps, state, peers.worker, () => controller.pollIntervalMs, () => state.current.etag === controller.confirmedEtag, abort.signal, () => reports++)
+  const controller: ControllerLoop = new ControllerLoop(deps, state, peers.controller, () => kicks++, abort.signal, () => ({ applied: worker.applied, rejected: worker.rejected }))
+  const worker: WorkerLoop = new WorkerLoop(deps, state, peers.worker, () => controller.pollIntervalMs, () => state.current.etag === controller.confirmedEtag, abort.signal, () => reports++)
   return {
     answer: (...a: Answer[]) => answers.push(...a),
     calls,
