@@ -46,7 +46,7 @@ export interface Spec {
 
 /** Every route of every service with its method; the agent also gets the other services' paths. */
 export const ROUTES: Record<ServiceName, [string, string][]> = {
-  controller: [['POST', '/register'], ['GET', '/config'], ['POST', '/config'], ['GET', '/readyz'], ['GET', '/healthz'], ['GET', '/swagger'], ['GET', '/swagger/json']],
+  controller: [['POST', '/register'], ['GET', '/config'], ['POST', '/config'], ['GET', '/config/versions'], ['GET', '/agents'], ['GET', '/audit'], ['GET', '/readyz'], ['GET', '/healthz'], ['GET', '/swagger'], ['GET', '/swagger/json']],
   worker: [['POST', '/config'], ['GET', '/hit'], ['GET', '/state'], ['GET', '/readyz'], ['GET', '/healthz'], ['GET', '/swagger'], ['GET', '/swagger/json']],
   agent: [['GET', '/state'], ['GET', '/readyz'], ['GET', '/healthz'], ['GET', '/swagger'], ['GET', '/swagger/json'], ['GET', '/config'], ['POST', '/config'], ['POST', '/register'], ['GET', '/hit']],
 }

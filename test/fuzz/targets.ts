@@ -167,7 +167,9 @@ export async function controllerTarget(databaseUrl?: string): Promise<Target<Con
           const row = after.versions.at(-1)!
           if (after.versions.length !== before.versions.length + 1 || !same(after.versions.slice(0, -1), before.versions)) bad.push('a write changed other versions than adding one')
           if (!same([row.version, row.url, row.timeout_ms], [prev + 1, reply.url, reply.timeout_ms ?? null]) || reply.version !== prev + 1) bad.push(`the stored row ${JSON.stringify(row)} is not the acknowledged version ${JSON.stringify(reply)}`)
-          if (after.config.body !== decoded(answer) || after.config.etag !== answer.headers.etag) bad.push('GET /config does not serve the acknowledged document and ETag')
+          // The answer is the entry (the document, then created_by and comment); agents get the document.
+          const { created_by: _, comment: __, ...doc } = reply as Record<string, unknown>
+          if (after.config.body !== JSON.stringify(doc) || after.config.etag !== answer.headers.etag) bad.push('GET /config does not serve the acknowledged document and ETag')
           if (sent !== undefined && (sent.url !== reply.url || sent.timeout_ms !== reply.timeout_ms)) bad.push(`stored ${JSON.stringify([reply.url, reply.timeout_ms])}, not what was sent ${JSON.stringify([sent.url, sent.timeout_ms])}`)
           acknowledged.push(reply)
         }
