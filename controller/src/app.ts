@@ -1,16 +1,21 @@
-import { apiDocs, apiKeyAuth, createHttpApp, ErrorShape, FailureLimiter, gatekeeper, Int, type HotHandler, type Logger } from '@dcm/shared'
+import { apiDocs, apiKeyAuth, createHttpApp, ErrorShape, FailureLimiter, gatekeeper, Int, metricsRoute, type HotHandler, type Logger, type Metrics } from '@dcm/shared'
 import { t } from 'elysia'
 import { agentRoutes, type AgentService } from './agents'
 import { configRoutes, ConfigService, hotConfig } from './config'
+import { controllerMetrics } from './metrics'
 import type { Settings } from './settings'
 import { guard, type ConfigStore } from './store'
 
-export type Deps = { settings: Settings; store: ConfigStore; logger: Logger; config: ConfigService; agents: AgentService }
+export type Deps = { settings: Settings; store: ConfigStore; logger: Logger; config: ConfigService; agents: AgentService; metrics?: Metrics }
+
+/** The controller's metrics registry, reading the config service at scrape time. */
+export const makeMetrics = (config: ConfigService) => controllerMetrics({ version: () => config.snapshot?.doc.version ?? null, held: () => config.held })
 
 /** Build the controller's HTTP app from its dependencies; does not listen. */
-export function createApp({ settings, store, logger, config, agents }: Deps) {
+export function createApp({ settings, store, logger, config, agents, metrics = makeMetrics(config) }: Deps) {
   const credentials = agents.credentials
-  const gate = gatekeeper(credentials, new FailureLimiter(settings.authFailuresPerMinute))
+  const failures = new FailureLimiter(settings.authFailuresPerMinute)
+  const gate = gatekeeper(credentials, failures)
   const auth = apiKeyAuth(gate)
   return createHttpApp({ service: 'controller', logger, body: settings.body, authenticate: gate })
     .use(
@@ -33,6 +38,7 @@ export function createApp({ settings, store, logger, config, agents }: Deps) {
     )
     .use(configRoutes(config, auth, credentials, { pollIntervalSeconds: settings.pollIntervalSeconds, allowSharedKeyPolls: settings.allowSharedKeyPolls, upstreamAllow: settings.upstreamAllow }))
     .use(agentRoutes(agents, auth, { pollUrl: `${settings.publicUrl}/config`, pollIntervalSeconds: settings.pollIntervalSeconds }))
+    .use(metricsRoute(metrics, { keys: settings.metricsKeys, failures }))
 }
 
 /** Routes the front door answers before Elysia when it can (see hotConfig). */

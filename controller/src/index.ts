@@ -1,6 +1,6 @@
 import { createLogger, maskUrl, serve, settingsOrExit } from '@dcm/shared'
 import { AgentService } from './agents'
-import { createApp, hotRoutes } from './app'
+import { createApp, hotRoutes, makeMetrics } from './app'
 import { ConfigService } from './config'
 import { followStore } from './config/replicas'
 import { loadSettings } from './settings'
@@ -17,10 +17,12 @@ const agents = new AgentService(store, logger, settings)
 await agents.load()
 const unfollow = await followStore(config, agents, store, logger, settings.refreshMs)
 
-const app = createApp({ settings, store, logger, config, agents })
+const metrics = makeMetrics(config)
+const app = createApp({ settings, store, logger, config, agents, metrics })
 serve(app, {
   port: settings.port,
   logger,
+  metrics: metrics.http,
   hot: hotRoutes({ settings, config, agents }),
   // Long-polls are held up to 60 s: the idle timeout must outlast them.
   idleTimeoutSeconds: 90,

@@ -1,5 +1,5 @@
 import { t } from 'elysia'
-import { AuthFailuresEnv, BodyEnv, bodySettings, CommonEnv, Int, isProduction, parseSettings, parseUpstreamAllow, portSetting, requireKeys, SettingsError, UpstreamEnv } from '@dcm/shared'
+import { AuthFailuresEnv, BodyEnv, bodySettings, CommonEnv, Int, isProduction, optionalKeys, parseSettings, parseUpstreamAllow, portSetting, requireKeys, SettingsError, UpstreamEnv } from '@dcm/shared'
 
 const Env = t.Object({
   ...CommonEnv,
@@ -31,6 +31,7 @@ export function loadSettings(env: Record<string, string | undefined> = process.e
   return Object.freeze({
     port: s.PORT,
     logLevel: s.LOG_LEVEL,
+    metricsKeys: optionalKeys('METRICS_API_KEY', s.METRICS_API_KEY, env),
     databaseUrl: s.DATABASE_URL,
     sqlitePath: s.SQLITE_PATH,
     agentKeys,
