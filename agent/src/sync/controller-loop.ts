@@ -131,6 +131,7 @@ export class ControllerLoop {
     const started = now()
     const rid = newId()
     const out = await this.#call(url, { headers }, requestTimeoutMs + (longPoll ? longPollWaitSeconds * 1000 : 0), rid)
+    this.deps.counters?.poll(out)
     this.lastPollAt = new Date(now()).toISOString()
     if (out.kind === 'ok' || out.kind === 'not_modified') {
       const wanted = Number(out.res.headers.get('x-poll-interval'))

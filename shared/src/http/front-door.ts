@@ -10,7 +10,8 @@ type Route = (request: Request, server?: Peer) => Response | Promise<Response>
 /** A hot route answers its common case without going through Elysia (GET /config → 304, GET /hit);
  *  returning undefined hands the request to the app. The handler puts `id` on its response as
  *  X-Request-Id itself (in the Response it builds: cheaper than a header set afterwards). A thrown
- *  HttpError becomes the JSON error shape. */
+ *  HttpError becomes the JSON error shape. It answers GET requests only (metrics count its answers as
+ *  GETs); any other method is the app's. */
 export type HotHandler = (request: Request, id: string) => Response | undefined | Promise<Response | undefined>
 
 export interface FrontDoorOptions {
