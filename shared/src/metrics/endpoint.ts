@@ -5,6 +5,12 @@ import type { FailureLimiter } from '../rate-limit'
 import { ErrorShape } from '../errors'
 import type { Metrics } from './registry'
 
+/** The registry in the text format. prom-client 15 writes NaN as `Nan` (an event-loop mean before its
+ *  first sample): Prometheus reads either, stricter parsers only the spelling of the format, `NaN`. */
+export async function metricsText({ registry }: Metrics): Promise<string> {
+  return (await registry.metrics()).replace(/ Nan$/gm, ' NaN')
+}
+
 /** GET /metrics: the registry in the Prometheus text format, with the registry's content type. Open to
  *  anyone unless `keys` holds METRICS_API_KEY's keys; then it needs one of them (Bearer or X-API-Key, as
  *  every key of ours), else 401 (429 for an address that failed too often, when `failures` is given). */
@@ -15,7 +21,7 @@ export function metricsRoute(metrics: Metrics, opts: { keys: readonly string[]; 
     '/metrics',
     async ({ request }) => {
       if (authenticate !== null) await authenticate(request)
-      return new Response(await registry.metrics(), { headers: { 'content-type': registry.contentType, 'cache-control': 'no-store' } })
+      return new Response(await metricsText(metrics), { headers: { 'content-type': registry.contentType, 'cache-control': 'no-store' } })
     },
     {
       detail: {

@@ -1,4 +1,4 @@
-export { metricsRoute } from './endpoint'
+export { metricsRoute, metricsText } from './endpoint'
 export { HTTP_DURATION_BUCKETS, HttpMetrics, RouteStats, routeMatcher, UNMATCHED } from './http'
 export { createMetrics, type Metrics } from './registry'
 export { Tally, TallyHistogram } from './tally'
