@@ -3,11 +3,19 @@ import type { Agent } from './sync/agent'
 import type { Outcome } from './sync/transport'
 
 /** How a call to the controller or the worker ended, as dcm_agent_polls_total and _pushes_total label it. */
-export const CALL_RESULTS = ['ok', 'not_modified', 'auth_refused', 'rejected', 'unavailable', 'unreachable'] as const
+export const CALL_RESULTS = ['ok', 'not_modified', 'no_config', 'auth_refused', 'rejected', 'unavailable', 'unreachable'] as const
 export type CallResult = (typeof CALL_RESULTS)[number]
 
 export const resultOf = (out: Outcome): CallResult =>
-  out.kind === 'auth' ? 'auth_refused' : out.kind === 'retry' ? (out.status === undefined ? 'unreachable' : 'unavailable') : out.kind
+  out.kind === 'auth'
+    ? 'auth_refused'
+    : out.kind === 'retry'
+      ? out.status === undefined
+        ? 'unreachable'
+        : 'unavailable'
+      : out.kind === 'rejected' && out.status === 404 && out.code === 'no_config'
+        ? 'no_config'
+        : out.kind
 
 const zeros = () => Object.fromEntries(CALL_RESULTS.map((r) => [r, 0])) as Record<CallResult, number>
 
@@ -43,7 +51,7 @@ export function agentMetrics(agent: Agent, counters: AgentCounters): Metrics {
     })
   counted(
     'dcm_agent_polls_total',
-    'Polls of the controller by result: ok (200), not_modified (304), auth_refused (401/403), rejected (other 4xx), unavailable (429/5xx), unreachable (no answer)',
+    'Polls of the controller by result: ok (200), not_modified (304), no_config (404 before any config), auth_refused (401/403), rejected (other 4xx), unavailable (429/5xx), unreachable (no answer)',
     counters.polls,
   )
   counted('dcm_agent_pushes_total', 'Config pushes to the worker (POST /config) by result, labelled as the polls are', counters.pushes)
