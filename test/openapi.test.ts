@@ -23,7 +23,7 @@ const logger = createLogger({ service: 'docs', level: 'error', sink: { write: ()
 async function documents() {
   const store = sqliteStore(':memory:')
   await store.migrate()
-  const cs = controllerSettings({ AGENT_API_KEY: 'a', ADMIN_API_KEY: 'b', SQLITE_PATH: ':memory:' })
+  const cs = controllerSettings({ AGENT_API_KEY: 'a', ADMIN_API_KEY: 'b', SQLITE_PATH: ':memory:', METRICS_API_KEY: 'm' })
   const ws = workerSettings({ AGENT_API_KEY: 'k' })
   const as = agentSettings({ CONTROLLER_API_KEY: 'a', WORKER_API_KEY: 'k' })
   const apps = {

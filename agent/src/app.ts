@@ -1,5 +1,5 @@
 import { t } from 'elysia'
-import { apiDocs, createHttpApp, ErrorShape, gatekeeper, Int, NO_CREDENTIALS, Nullable, Unavailable, type Logger } from '@dcm/shared'
+import { apiDocs, createHttpApp, createMetrics, ErrorShape, FailureLimiter, gatekeeper, Int, metricsRoute, NO_CREDENTIALS, Nullable, Unavailable, type Logger, type Metrics } from '@dcm/shared'
 import type { Agent } from './sync/agent'
 
 const Peer = t.Object({
@@ -31,8 +31,9 @@ export const AgentStatus = t.Object({
 })
 
 /** The agent's HTTP surface: status for people and probes; the work happens in Agent. It checks no key
- *  and reads no request body at all (every body is refused with 401). */
-export function createApp({ agent, logger }: { agent: Agent; logger: Logger }) {
+ *  and reads no request body at all (every body is refused with 401); GET /metrics needs a key only when
+ *  METRICS_API_KEY is set. */
+export function createApp({ agent, logger, metrics = createMetrics(), metricsKeys = [] }: { agent: Agent; logger: Logger; metrics?: Metrics; metricsKeys?: readonly string[] }) {
   return createHttpApp({ service: 'agent', logger, authenticate: gatekeeper(NO_CREDENTIALS, null) })
     .use(apiDocs({ title: 'dcm agent', version: '0.1.0', description: 'Sidecar that keeps its worker on the newest config.' }))
     .get('/state', () => agent.snapshot(), {
@@ -48,4 +49,6 @@ export function createApp({ agent, logger }: { agent: Agent; logger: Logger }) {
       },
       { response: { 200: t.Object({ status: t.String(), version: Int() }), 503: ErrorShape }, detail: { summary: 'Ready once the agent holds a config', tags: ['health'] } },
     )
+    // The agent checks no other key: its own limit of refused metrics keys per address (the default of the others).
+    .use(metricsRoute(metrics, { keys: metricsKeys, failures: new FailureLimiter(30) }))
 }

@@ -1,5 +1,5 @@
 import { t } from 'elysia'
-import { CommonEnv, HttpUrl, Int, isProduction, parseSettings, portSetting, requireKeys, SettingsError } from '@dcm/shared'
+import { CommonEnv, HttpUrl, Int, isProduction, optionalKeys, parseSettings, portSetting, requireKeys, SettingsError } from '@dcm/shared'
 import { FAIL_POINTS, type FailPoint } from './state/file'
 
 const HOUR_MS = 3_600_000
@@ -37,6 +37,7 @@ export function loadSettings(env: Record<string, string | undefined> = process.e
   return Object.freeze({
     port: s.PORT,
     logLevel: s.LOG_LEVEL,
+    metricsKeys: optionalKeys('METRICS_API_KEY', s.METRICS_API_KEY, env),
     controllerUrl: s.CONTROLLER_URL.replace(/\/+$/, ''),
     controllerKey: single('CONTROLLER_API_KEY', requireKeys('CONTROLLER_API_KEY', s.CONTROLLER_API_KEY, env)),
     workerUrl: s.WORKER_URL.replace(/\/+$/, ''),

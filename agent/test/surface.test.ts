@@ -5,7 +5,7 @@ import { agentEnv } from '../../test/stack'
 test('OpenAPI lists every route the agent answers', async () => {
   const agent = await spawnService('agent', { env: agentEnv('http://127.0.0.1:9', 'http://127.0.0.1:9') })
   const docs = await call(`${agent.url}/swagger/json`)
-  expect(Object.keys(docs.body.paths).sort()).toEqual(['/healthz', '/readyz', '/state'])
+  expect(Object.keys(docs.body.paths).sort()).toEqual(['/healthz', '/metrics', '/readyz', '/state'])
   expect(await call(`${agent.url}/readyz`)).toMatchObject({ status: 503 })
   expect((await call(`${agent.url}/nope`)).body.error).toBe('not_found')
 })

@@ -1,4 +1,4 @@
-import { apiDocs, apiKeyAuth, createHttpApp, ErrorShape, FailureLimiter, gatekeeper, Int, type HotHandler, type Logger } from '@dcm/shared'
+import { apiDocs, apiKeyAuth, createHttpApp, ErrorShape, FailureLimiter, gatekeeper, Int, metricsRoute, type HotHandler, type Logger, type Metrics } from '@dcm/shared'
 import { t } from 'elysia'
 import { agentRoutes, AgentService } from './agents'
 import { actorOf } from './agents/actors'
@@ -6,10 +6,11 @@ import { Audit, auditRoutes } from './audit'
 import { configRoutes, ConfigService, hotConfig } from './config'
 import { historyRoutes } from './config/history'
 import { FleetService, fleetRoutes, PollRecorder } from './fleet'
+import { controllerMetrics, observeConvergence } from './metrics'
 import type { Settings } from './settings'
 import { guard, type ConfigStore } from './store'
 
-export type Deps = { settings: Settings; store: ConfigStore; logger: Logger; config: ConfigService; agents: AgentService; fleet: FleetService; audit: Audit }
+export type Deps = { settings: Settings; store: ConfigStore; logger: Logger; config: ConfigService; agents: AgentService; fleet: FleetService; audit: Audit; metrics?: Metrics }
 
 /** The controller's services over one store (nothing started, nothing read yet). */
 export function services(settings: Settings, store: ConfigStore, logger: Logger): Omit<Deps, 'settings' | 'store' | 'logger'> {
@@ -17,15 +18,19 @@ export function services(settings: Settings, store: ConfigStore, logger: Logger)
   return {
     config,
     agents: new AgentService(store, logger, settings),
-    fleet: new FleetService(store, config, logger, { pollIntervalMs: settings.pollIntervalSeconds * 1000, flushMs: settings.fleetFlushMs }),
+    fleet: new FleetService(store, config, logger, { pollIntervalMs: settings.pollIntervalSeconds * 1000, flushMs: settings.fleetFlushMs, onApplied: observeConvergence }),
     audit: new Audit(store, logger),
   }
 }
 
+/** The controller's metrics registry, reading the config service and the fleet at scrape time. */
+export const makeMetrics = (config: ConfigService) => controllerMetrics({ version: () => config.snapshot?.doc.version ?? null, held: () => config.held })
+
 /** Build the controller's HTTP app from its dependencies; does not listen. */
-export function createApp({ settings, store, logger, config, agents, fleet, audit }: Deps) {
+export function createApp({ settings, store, logger, config, agents, fleet, audit, metrics = makeMetrics(config) }: Deps) {
   const credentials = agents.credentials
-  const gate = gatekeeper(credentials, new FailureLimiter(settings.authFailuresPerMinute))
+  const failures = new FailureLimiter(settings.authFailuresPerMinute)
+  const gate = gatekeeper(credentials, failures)
   const auth = apiKeyAuth(gate)
   const actor = actorOf(settings.adminNames)
   const recorder = new PollRecorder(fleet.reports, agents.tokens)
@@ -53,6 +58,7 @@ export function createApp({ settings, store, logger, config, agents, fleet, audi
     .use(agentRoutes(agents, auth, { pollUrl: `${settings.publicUrl}/config`, pollIntervalSeconds: settings.pollIntervalSeconds }, audit, actor))
     .use(fleetRoutes(fleet, auth))
     .use(auditRoutes(audit, auth))
+    .use(metricsRoute(metrics, { keys: settings.metricsKeys, failures }))
 }
 
 /** Routes the front door answers before Elysia when it can (see hotConfig). */

@@ -1,6 +1,7 @@
 import { createLogger, maskUrl, serve, settingsOrExit } from '@dcm/shared'
-import { createApp, hotRoutes, services } from './app'
+import { createApp, hotRoutes, makeMetrics, services } from './app'
 import { followStore } from './config/replicas'
+import { setAgentsProvider } from './metrics'
 import { loadSettings } from './settings'
 import { openStore } from './store'
 
@@ -15,10 +16,14 @@ await agents.load()
 const unfollow = await followStore(config, agents, store, logger, settings.refreshMs)
 fleet.start()
 
-const app = createApp({ settings, store, logger, config, agents, fleet, audit })
+const metrics = makeMetrics(config)
+// dcm_agents{status}: the fleet as GET /agents counts it, read at each scrape.
+setAgentsProvider(() => fleet.summary())
+const app = createApp({ settings, store, logger, config, agents, fleet, audit, metrics })
 serve(app, {
   port: settings.port,
   logger,
+  metrics: metrics.http,
   hot: hotRoutes({ settings, config, agents, fleet }),
   // Long-polls are held up to 60 s: the idle timeout must outlast them.
   idleTimeoutSeconds: 90,

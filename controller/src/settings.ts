@@ -1,6 +1,6 @@
 import { t } from 'elysia'
 import { namedKeys } from './agents/actors'
-import { AuthFailuresEnv, BodyEnv, bodySettings, CommonEnv, Int, isProduction, parseSettings, parseUpstreamAllow, portSetting, requireKeys, SettingsError, UpstreamEnv } from '@dcm/shared'
+import { AuthFailuresEnv, BodyEnv, bodySettings, CommonEnv, Int, isProduction, optionalKeys, parseSettings, parseUpstreamAllow, portSetting, requireKeys, SettingsError, UpstreamEnv } from '@dcm/shared'
 
 const Env = t.Object({
   ...CommonEnv,
@@ -34,6 +34,7 @@ export function loadSettings(env: Record<string, string | undefined> = process.e
   return Object.freeze({
     port: s.PORT,
     logLevel: s.LOG_LEVEL,
+    metricsKeys: optionalKeys('METRICS_API_KEY', s.METRICS_API_KEY, env),
     databaseUrl: s.DATABASE_URL,
     sqlitePath: s.SQLITE_PATH,
     agentKeys,

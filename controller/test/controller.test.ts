@@ -152,7 +152,7 @@ function suite(kind: 'sqlite' | 'postgres', storeEnv: () => Promise<Record<strin
       expect(await call(`${c.url}/healthz`)).toMatchObject({ status: 200, body: { status: 'ok' } })
       expect(await call(`${c.url}/readyz`)).toMatchObject({ status: 200, body: { status: 'ready', store: kind } })
       const docs = await call(`${c.url}/swagger/json`)
-      expect(Object.keys(docs.body.paths).sort()).toEqual(['/agents', '/agents/{id}', '/audit', '/config', '/config/rollback', '/config/versions', '/config/versions/{n}', '/healthz', '/readyz', '/register'])
+      expect(Object.keys(docs.body.paths).sort()).toEqual(['/agents', '/agents/{id}', '/audit', '/config', '/config/rollback', '/config/versions', '/config/versions/{n}', '/healthz', '/metrics', '/readyz', '/register'])
       const codes = (path: string, method: string) => Object.keys(docs.body.paths[path][method].responses).sort()
       expect({ register: codes('/register', 'post'), poll: codes('/config', 'get'), write: codes('/config', 'post'), revoke: codes('/agents/{id}', 'delete') }).toEqual({
         register: ['200', '201', '400', '401', '403', '413', '415', '422', '429', '503'],

@@ -36,6 +36,7 @@ function values() {
     adminKey: `sec-ctl-admin-key-${rnd()}`,
     workerKey: `sec-worker-key-${rnd()}`,
     strayKey: `sec-stray-agent-key-${rnd()}`,
+    metricsKey: `sec-metrics-key-${rnd()}`,
     strayUrlPassword: `strayurlpass${rnd()}`,
     upstreamUser: `upuser${rnd()}`,
     upstreamPassword: `uppass${rnd()}`,
@@ -54,6 +55,7 @@ function secretsOf(v: ReturnType<typeof values>, db: { password: string } | null
     { name: 'controller ADMIN_API_KEY', value: v.adminKey, allowedIn: [] },
     { name: 'worker AGENT_API_KEY = agent WORKER_API_KEY', value: v.workerKey, allowedIn: [] },
     { name: 'CONTROLLER_API_KEY and WORKER_API_KEY of an agent with wrong keys', value: v.strayKey, allowedIn: [] },
+    { name: 'METRICS_API_KEY of all three services', value: v.metricsKey, allowedIn: [] },
     { name: 'password in that agent’s CONTROLLER_URL', value: v.strayUrlPassword, allowedIn: [] },
     // The config document holds the upstream URL whole (the worker must call it, the agent must be able
     // to push it from its cache); everywhere it is shown, userinfo, query values and fragment are masked.
@@ -124,6 +126,7 @@ async function scenario(pg: { url: string; password: string; cut(): void; restor
     LOG_LEVEL: 'debug',
     AGENT_API_KEY: `${v.agentKey1},${v.agentKey2}`,
     ADMIN_API_KEY: v.adminKey,
+    METRICS_API_KEY: v.metricsKey,
     POLL_INTERVAL_SECONDS: '0.2',
     PUBLIC_URL: `http://127.0.0.1:${cport}`,
     ...(pg ? { DATABASE_URL: pg.url } : { SQLITE_PATH: join(mkdtempSync(join(tmpdir(), 'dcm-secrets-')), 'c.sqlite') }),
@@ -140,9 +143,9 @@ async function scenario(pg: { url: string; password: string; cut(): void; restor
   }
 
   let controller = keep(await spawnService('controller', { port: cport, env: controllerEnv }))
-  const worker = keep(await spawnService('worker', { env: { LOG_LEVEL: 'debug', AGENT_API_KEY: v.workerKey } }))
+  const worker = keep(await spawnService('worker', { env: { LOG_LEVEL: 'debug', AGENT_API_KEY: v.workerKey, METRICS_API_KEY: v.metricsKey } }))
   const stateFile = join(mkdtempSync(join(tmpdir(), 'dcm-secrets-agent-')), 'state.json')
-  const agentEnv = { LOG_LEVEL: 'debug', CONTROLLER_URL: controller.url, CONTROLLER_API_KEY: v.agentKey1, WORKER_URL: worker.url, WORKER_API_KEY: v.workerKey, STATE_FILE: stateFile, BACKOFF_BASE_MS: '50', BACKOFF_MAX_MS: '400' }
+  const agentEnv = { LOG_LEVEL: 'debug', CONTROLLER_URL: controller.url, CONTROLLER_API_KEY: v.agentKey1, WORKER_URL: worker.url, WORKER_API_KEY: v.workerKey, STATE_FILE: stateFile, BACKOFF_BASE_MS: '50', BACKOFF_MAX_MS: '400', METRICS_API_KEY: v.metricsKey }
   let agent = keep(await spawnService('agent', { env: agentEnv }))
   // An agent whose key the controller refuses, beside a worker whose key it does not know either.
   const strayController = new URL(controller.url)
@@ -194,6 +197,13 @@ async function scenario(pg: { url: string; password: string; cut(): void; restor
   expect((await ask(controller, '/config', { method: 'POST', key: v.adminKey, body: JSON.stringify({ url: withSecrets('/slow'), timeout_ms: 100 }) })).status).toBe(201)
   await workerAt(3)
   expect((await ask(worker, '/hit')).status).toBe(504)
+  // Metrics: refused without the key or with another one, answered with it (and the text holds route
+  // templates, never a path or a query someone sent).
+  for (const svc of [controller, worker, agent]) {
+    expect((await ask(svc, '/metrics')).status).toBe(401)
+    expect((await ask(svc, '/metrics', { key: v.adminKey })).status).toBe(401)
+    expect((await ask(svc, '/metrics', { key: v.metricsKey })).status).toBe(200)
+  }
   if (pg) {
     // The database cut off: writes and /readyz answer 503, and the driver's errors are logged.
     pg.cut()

@@ -1,5 +1,5 @@
 import { t } from 'elysia'
-import { AuthFailuresEnv, BodyEnv, bodySettings, CommonEnv, Int, parseSettings, parseUpstreamAllow, portSetting, requireKeys, UpstreamEnv } from '@dcm/shared'
+import { AuthFailuresEnv, BodyEnv, bodySettings, CommonEnv, Int, optionalKeys, parseSettings, parseUpstreamAllow, portSetting, requireKeys, UpstreamEnv } from '@dcm/shared'
 
 const Env = t.Object({
   ...CommonEnv,
@@ -19,6 +19,7 @@ export function loadSettings(env: Record<string, string | undefined> = process.e
   return Object.freeze({
     port: s.PORT,
     logLevel: s.LOG_LEVEL,
+    metricsKeys: optionalKeys('METRICS_API_KEY', s.METRICS_API_KEY, env),
     agentKeys: requireKeys('AGENT_API_KEY', s.AGENT_API_KEY, env),
     body: bodySettings(s),
     maxUpstreamCalls: s.MAX_UPSTREAM_CALLS,

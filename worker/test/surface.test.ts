@@ -33,7 +33,7 @@ describe('worker start-up, shutdown and docs', () => {
     const w = await spawnService('worker', { env })
     const docs = await call(`${w.url}/swagger/json`)
     const paths = docs.body.paths
-    expect(Object.keys(paths).sort()).toEqual(['/config', '/healthz', '/hit', '/readyz', '/state'])
+    expect(Object.keys(paths).sort()).toEqual(['/config', '/healthz', '/hit', '/metrics', '/readyz', '/state'])
     const codes = (path: string, method: string) => Object.keys(paths[path][method].responses).sort()
     expect({
       config: codes('/config', 'post'),

@@ -88,6 +88,11 @@ export class Agent {
     this.#state.flush()
   }
 
+  /** Each peer's current backoff delay (0 when its last call worked), for /metrics. */
+  backoffMs(): Record<PeerName, number> {
+    return { controller: this.#peers.controller.backoffMs, worker: this.#peers.worker.backoffMs }
+  }
+
   get ready(): boolean {
     return this.#state.current.config !== null
   }

@@ -153,6 +153,7 @@ export class ControllerLoop {
     this.#pollAbort = null
     // Ended by us for a new report: poll again at once, nothing failed.
     if (abort.signal.aborted && !this.signal.aborted && out.kind === 'retry' && out.status === undefined) return after(0)
+    this.deps.counters?.poll(out)
     this.lastPollAt = new Date(now()).toISOString()
     if (out.kind === 'ok' || out.kind === 'not_modified') {
       const wanted = Number(out.res.headers.get('x-poll-interval'))

@@ -1,4 +1,5 @@
 import type { Logger } from '@dcm/shared'
+import type { AgentCounters } from '../metrics'
 import type { Settings } from '../settings'
 import type { StateStore } from '../state'
 import type { Transport } from './transport'
@@ -17,6 +18,8 @@ export type AgentDeps = {
   /** Request ids for the calls the agent makes. */
   newId: () => string
   hostname: string
+  /** Where calls and failed saves are counted for /metrics (absent in tests that do not look). */
+  counters?: AgentCounters
 }
 
 /** The real world. */

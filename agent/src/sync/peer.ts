@@ -13,6 +13,8 @@ export class Peer {
   consecutiveFailures = 0
   lastError: string | null = null
   lastOkAt: string | null = null
+  /** The delay the last failed call set before the next try; 0 once a call works. */
+  backoffMs = 0
   readonly #backoff: Backoff
 
   constructor(
@@ -33,11 +35,13 @@ export class Peer {
     this.consecutiveFailures = 0
     this.lastOkAt = new Date(this.opts.now()).toISOString()
     this.#backoff.reset()
+    this.backoffMs = 0
   }
 
   /** Start the backoff afresh (the peer came back: its next failure is a new story). */
   resetBackoff(): void {
     this.#backoff.reset()
+    this.backoffMs = 0
   }
 
   /** The peer answered, but refused what we sent: reachable, no backoff. */
@@ -66,11 +70,12 @@ export class Peer {
           status: out.status,
           request_id: requestId,
         })
-      return this.opts.maxMs
+      return (this.backoffMs = this.opts.maxMs)
     }
     // An HTTP answer (503, 429, 404...) means the peer is there but failing; no answer means unreachable.
     this.reachable = out.kind !== 'retry' || out.status !== undefined
     const delay = this.#backoff.next(out.kind === 'retry' ? out.retryAfterMs : undefined)
+    this.backoffMs = delay
     this.opts.log.warn(`${this.name} call failed; backing off`, { what, error: message, failures: this.consecutiveFailures, retry_in_ms: delay, request_id: requestId })
     return delay
   }

@@ -78,6 +78,7 @@ export class PersistedState {
       return true
     } catch (e) {
       const message = `cannot write ${settings.stateFile}: ${(e as Error).message}`
+      if (this.deps.counters) this.deps.counters.stateWriteFailures++
       if (this.status.ok) log.error('state file error; keeping state in memory and retrying', { error: message })
       this.status.ok = false
       this.status.last_error = message

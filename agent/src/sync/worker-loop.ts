@@ -93,9 +93,9 @@ export class WorkerLoop {
     return after(this.peer.failed(out, 'push', rid))
   }
 
-  #push(doc: ConfigDoc, rid: string, replace: boolean) {
-    const { settings, transport, now } = this.deps
-    return send(
+  async #push(doc: ConfigDoc, rid: string, replace: boolean) {
+    const { settings, transport, now, counters } = this.deps
+    const out = await send(
       transport,
       `${settings.workerUrl}/config${replace ? '?replace=true' : ''}`,
       { method: 'POST', headers: { authorization: `Bearer ${settings.workerKey}`, 'content-type': 'application/json' }, body: JSON.stringify(doc), signal: this.signal },
@@ -103,6 +103,8 @@ export class WorkerLoop {
       rid,
       now,
     )
+    counters?.push(out)
+    return out
   }
 
   #confirmed(version: number) {

@@ -2,6 +2,9 @@ import { Unavailable, type Logger } from '@dcm/shared'
 import { ANSWER_DEADLINE_MS } from './deadlines'
 import { PreconditionFailed } from './types'
 
+/** Store calls that failed and became a 503 here, since start (read by /metrics: dcm_store_errors_total). */
+export const storeErrors = { total: 0 }
+
 /** Run a store call with a deadline; any failure becomes a 503 the caller can act on. The call gets a
  *  signal that aborts at the deadline, so a store can cancel its work rather than leave it running.
  *  The driver's own message (host names, user names) goes to the log, not to the answer. */
@@ -25,6 +28,7 @@ export async function guard<T>(
   } catch (e) {
     // A refused precondition is the store's answer, not its failure.
     if (e instanceof Unavailable || e instanceof PreconditionFailed) throw e
+    storeErrors.total++
     logger.warn('config store call failed', { what, error: e as Error, request_id: requestId })
     throw unavailable(what)
   } finally {

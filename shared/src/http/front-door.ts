@@ -1,15 +1,17 @@
 import { errorBody, HttpError } from '../errors'
 import type { Logger } from '../logging'
+import { routeMatcher, type HttpMetrics } from '../metrics'
 import { requestIdFrom } from '../request-id'
 import { arrivals, ids, pathOf, respond, servers, type Peer } from './common'
 
-type FetchApp = { fetch: (request: Request) => Response | Promise<Response> }
+type FetchApp = { fetch: (request: Request) => Response | Promise<Response>; routes?: readonly { path: string }[] }
 type Route = (request: Request, server?: Peer) => Response | Promise<Response>
 
 /** A hot route answers its common case without going through Elysia (GET /config → 304, GET /hit);
  *  returning undefined hands the request to the app. The handler puts `id` on its response as
  *  X-Request-Id itself (in the Response it builds: cheaper than a header set afterwards). A thrown
- *  HttpError becomes the JSON error shape. */
+ *  HttpError becomes the JSON error shape. It answers GET requests only (metrics count its answers as
+ *  GETs); any other method is the app's. */
 export type HotHandler = (request: Request, id: string) => Response | undefined | Promise<Response | undefined>
 
 export interface FrontDoorOptions {
@@ -19,6 +21,8 @@ export interface FrontDoorOptions {
   hot?: Record<string, HotHandler>
   /** How often the hot routes' summary line is written (default 10 s). */
   summaryEveryMs?: number
+  /** Where every answer is counted (by route template, method, status) and timed. */
+  metrics?: HttpMetrics
 }
 
 /** Requests answered on a hot route since the last summary line. */
@@ -46,6 +50,10 @@ export function frontDoor(app: FetchApp, opts: FrontDoorOptions) {
   const infoOn = logger.enabled('info')
   const debugOn = logger.enabled('debug')
 
+  const { metrics } = opts
+  // The app's routes are complete once it serves: the matcher is made at the first request.
+  let routeOf: ((path: string) => string) | undefined
+
   const fetch = async (incoming: Request, server?: Peer): Promise<Response> => {
     const start = performance.now()
     const request = withRoomyHost(incoming)
@@ -54,11 +62,17 @@ export function frontDoor(app: FetchApp, opts: FrontDoorOptions) {
     if (server) servers.set(request, server)
     if (request !== incoming) arrivals.set(request, incoming)
     const res = withId(await app.fetch(request), id)
-    if (infoOn) {
+    if (infoOn || metrics) {
       const path = pathOf(request.url)
       const status = res.status
-      if (!(status < 400 && quiet.has(path))) logger.request(request.method, path, status, performance.now() - start, id)
-      else if (debugOn) logger.request(request.method, path, status, performance.now() - start, id, 'debug')
+      const ms = performance.now() - start
+      if (metrics) {
+        routeOf ??= routeMatcher(app.routes ?? [])
+        metrics.route(routeOf(path)).add(request.method, status, ms / 1000)
+      }
+      if (!infoOn) return res
+      if (!(status < 400 && quiet.has(path))) logger.request(request.method, path, status, ms, id)
+      else if (debugOn) logger.request(request.method, path, status, ms, id, 'debug')
     }
     return res
   }
@@ -68,9 +82,16 @@ export function frontDoor(app: FetchApp, opts: FrontDoorOptions) {
   for (const [path, handle] of Object.entries(opts.hot ?? {})) {
     const s = new HotStats()
     stats.set(path, s)
+    // Bound once: an answer costs two increments and a bucket search, no label lookup (hot answers are GETs).
+    const route = metrics?.route(path)
+    const answers = route?.method('GET')
     const finish = (request: Request, server: Peer | undefined, res: Response | undefined, id: string, start: number): Response | Promise<Response> => {
       if (res === undefined) return fetch(request, server)
       const ms = performance.now() - start
+      if (route !== undefined) {
+        answers![res.status] = (answers![res.status] ?? 0) + 1
+        route.duration.observe(ms / 1000)
+      }
       if (res.status >= 400) {
         if (infoOn) logger.request(request.method, path, res.status, ms, id)
       } else {

@@ -16,6 +16,7 @@ export class SettingsError extends Error {
 export const CommonEnv = {
   NODE_ENV: t.Optional(t.String({ pattern: '^(?:[Pp][Rr][Oo][Dd][Uu][Cc][Tt][Ii][Oo][Nn]|[Dd][Ee][Vv][Ee][Ll][Oo][Pp][Mm][Ee][Nn][Tt]|[Tt][Ee][Ss][Tt])$', description: 'production, development or test (any case); production refuses development keys' })),
   LOG_LEVEL: t.Union(LOG_LEVELS.map((l) => t.Literal(l)), { default: 'info', description: 'debug, info, warn or error' }),
+  METRICS_API_KEY: t.Optional(t.String({ description: 'key(s), comma-separated, that GET /metrics requires; unset = /metrics is open' })),
 }
 
 /** The settings of a service that reads request bodies. */
@@ -109,6 +110,12 @@ export function requireKeys(name: string, value: string | undefined, env: Record
     throw new SettingsError([`${name} is required (comma-separated keys; e.g. ${DEV_KEY_PREFIX}... for development)`])
   }
   return keys
+}
+
+/** Keys that may be left unset (METRICS_API_KEY: then what they guard is open); once set, production
+ *  holds them to the rules of every key (no development key, at least 16 characters). */
+export function optionalKeys(name: string, value: string | undefined, env: Record<string, string | undefined>): string[] {
+  return splitList(value).length === 0 ? [] : requireKeys(name, value, env)
 }
 
 /** Load settings at start-up; on a SettingsError print it (naming the variables) and exit with code 2. */
