@@ -77,9 +77,13 @@ describe('metrics of a running stack', () => {
     // The agent long-polls: the controller holds its poll, and times it under GET /config.
     await waitForValue('a held long-poll', async () => valueOf(await scrape(s.controller), 'dcm_longpolls_held'), 1)
     expect(histogramOf(c, 'dcm_http_request_duration_seconds', { route: '/config' })?.count).toBeGreaterThan(0)
-    // No samples until the fleet-status provider is set; the convergence histogram starts empty.
-    expect(c.dcm_agents?.data ?? []).toEqual([])
-    expect(histogramOf(c, 'dcm_config_convergence_seconds')?.count ?? 0).toBe(0)
+    // The fleet as GET /agents counts it: the one agent is in sync once its report of version 2 is in.
+    await waitForValue('dcm_agents in sync', async () => valueOf(await scrape(s.controller), 'dcm_agents', { status: 'in_sync' }), 1)
+    const later = await scrape(s.controller)
+    expect(['behind', 'rejected', 'stale'].map((status) => valueOf(later, 'dcm_agents', { status }))).toEqual([0, 0, 0])
+    // Each version reached the worker: one convergence observation per agent and version it applied as
+    // the current one (version 2 at least).
+    expect(histogramOf(later, 'dcm_config_convergence_seconds')?.count).toBeGreaterThanOrEqual(1)
   })
 
   test('a failed upstream counts a 5xx on the worker; an answered one its class', async () => {
