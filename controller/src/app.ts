@@ -35,6 +35,9 @@ export function createApp({ settings, store, logger, config, agents }: Deps) {
     .use(agentRoutes(agents, auth, { pollUrl: `${settings.publicUrl}/config`, pollIntervalSeconds: settings.pollIntervalSeconds }))
 }
 
+/** The controller app's type: the admin CLI's typed client (`@elysiajs/eden`) is built over it. */
+export type App = ReturnType<typeof createApp>
+
 /** Routes the front door answers before Elysia when it can (see hotConfig). */
 export function hotRoutes({ settings, config, agents }: Pick<Deps, 'settings' | 'config' | 'agents'>): Record<string, HotHandler> {
   return { '/config': hotConfig(config, agents.credentials, { pollIntervalSeconds: settings.pollIntervalSeconds, allowSharedKeyPolls: settings.allowSharedKeyPolls }) }
