@@ -99,7 +99,8 @@ export function createApi(opts: ClientOptions) {
     rollback: async (version: number, comment?: string, etag?: string) =>
       settle<Entry>(await fleet.config.rollback.post(comment === undefined ? { version } : { version, comment }, { headers: ifMatch(etag), fetch: signal() })),
     agents: async (q: { status?: AgentStatus; label?: string[] } = {}) => settle<Fleet>(await fleet.agents.get({ query: q, fetch: signal() })),
-    agent: async (id: string) => settle<Agent>(await fleet.agents({ id }).get({ fetch: signal() })),
+    // Eden puts a path parameter in the URL as it is: an id with / or ? must be encoded here.
+    agent: async (id: string) => settle<Agent>(await fleet.agents({ id: encodeURIComponent(id) }).get({ fetch: signal() })),
     audit: async (limit?: number) => settle<AuditPage>(await fleet.audit.get({ query: limit === undefined ? {} : { limit }, fetch: signal() })),
   }
 }
