@@ -316,7 +316,7 @@ describe('watch', () => {
     // The first poll takes the current version; between fleet reads the pause is a long-poll of the
     // server's interval with the ETag held; once converged, a 60 s long-poll.
     expect(r.sent.filter((s) => s.path.endsWith('/config')).map((s) => [s.query, s.headers['if-none-match'] ?? null])).toEqual([
-      [[['wait', '60']], null],
+      [[], null],
       [[['wait', '0.2']], '"3-x"'],
       [[['wait', '0.2']], '"3-x"'],
       [[['wait', '0.2']], '"3-x"'],
@@ -335,6 +335,16 @@ describe('watch', () => {
       { event: 'fleet', version: 4, summary: S(1, 0) },
       { event: 'converged', version: 4 },
     ])
+  })
+
+  test('before any config: says so once, then long-polls for the first version', async () => {
+    const stop = new AbortController()
+    const r = await dcm(['watch'], scripted([refuse(404, 'no_config', 'none'), v(1)], [S(0, 0)], stop), undefined, stop.signal)
+    expect({ code: r.code, out: r.out.split('\n') }).toEqual({
+      code: 0,
+      out: ['no config set yet; waiting for the first version', 'version 1  https://up.example/a  timeout_ms 800  (2026-11-28T06:00:00.000Z)', '  fleet: 0 agents: 0 in_sync, 0 behind, 0 rejected, 0 stale', '  converged: every agent that is not stale runs version 1'],
+    })
+    expect(r.sent.filter((s) => s.path.endsWith('/config')).map((s) => s.query)).toEqual([[], [['wait', '60']], [['wait', '60']]])
   })
 
   test('a refusal or a server error ends watch with its exit code', async () => {

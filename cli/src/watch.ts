@@ -1,4 +1,4 @@
-/** `dcm watch`: long-polls GET /config?wait=60 with If-None-Match; for each new version prints it, then
+/** `dcm watch`: reads GET /config, then long-polls GET /config?wait=60 with If-None-Match; for each new version prints it, then
  *  the fleet summary (GET /agents) whenever it changes, re-read every poll interval the controller gives
  *  (X-Poll-Interval) until every agent that is not stale is in_sync. The pause between two reads is itself
  *  a long-poll for a newer version, so a newer version is printed at once. Ends (0) when `signal` aborts. */
@@ -38,7 +38,9 @@ export async function watch(api: Api, io: WatchIo): Promise<number> {
       }
     }
     const started = Date.now()
-    const r = await api.config({ wait: converging === null ? LONG_POLL_SECONDS : interval, etag })
+    // The first read is answered at once (the current version, or no_config); then long-polls.
+    const wait = etag === undefined && !waitingSaid ? undefined : converging === null ? LONG_POLL_SECONDS : interval
+    const r = await api.config({ wait, etag })
     if (io.signal?.aborted) return 0
     if (!r.ok) {
       if (r.error !== 'no_config') return io.fail(r)
@@ -52,9 +54,9 @@ export async function watch(api: Api, io: WatchIo): Promise<number> {
       emit({ event: 'version', config: r.data }, versionLine(r.data))
       continue
     }
-    // A poll answered early (the replica holds no more long-polls, or no config yet) must not turn into a
-    // busy loop: wait out the rest of the interval.
-    await pause(started + interval * 1000 - Date.now(), io.signal)
+    // A long-poll answered early (the replica holds no more of them) must not turn into a busy loop:
+    // wait out the rest of the interval.
+    if (wait !== undefined) await pause(started + interval * 1000 - Date.now(), io.signal)
   }
 }
 
