@@ -221,7 +221,7 @@ describe('fleet routes', () => {
       ['2', adminId, 'https://up.example/two', '-', 'try two'],
       ['1', adminId, v1, '-', '-'],
     ])
-    expect(JSON.parse((await dcm(['config', 'history', '--limit', '1', '--json'], env)).out)).toMatchObject({ versions: [{ version: 2, comment: 'try two' }], next_before: 1 })
+    expect(JSON.parse((await dcm(['config', 'history', '--limit', '1', '--json'], env)).out)).toMatchObject({ versions: [{ version: 2, comment: 'try two' }], next_before: 2 })
 
     const back = await dcm(['config', 'rollback', '1', '--comment', 'two was bad'], env)
     expect({ code: back.code, first: back.out.split('\n')[0] }).toEqual({ code: 0, first: 'rolled back to the content of version 1: stored version 3' })
