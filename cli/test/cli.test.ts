@@ -204,6 +204,22 @@ describe('fleet routes', () => {
     expect(unknown.err).toContain('(agent_not_found, HTTP 404, ')
   })
 
+  test('a version the worker refuses shows as rejected in dcm agents (with the worker’s code) and in dcm status', async () => {
+    const s = await stackAtVersion1()
+    const env = envFor(s.controller)
+    const id = (await agentState(s.agent)).agent_id as string
+    // The controller accepts a URL that points at the worker itself; the worker refuses it.
+    expect((await dcm(['config', 'set', '--url', `${s.worker.url}/hit`], env)).code).toBe(0)
+    const agents = await waitFor('dcm agents showing the agent rejected', async () => {
+      const r = await dcm(['agents'], env)
+      return r.code === 0 && r.out.startsWith('1 agent: 0 in_sync, 0 behind, 1 rejected, 0 stale') ? r : null
+    })
+    expect(agents.out).toMatch(new RegExp(`^${id.replace(/[.]/g, '\\.')} +rejected +1 +2 +2 \\(validation_failed\\) `, 'm'))
+    const only = JSON.parse((await dcm(['agents', '--status', 'rejected', '--json'], env)).out)
+    expect(only.agents.map((a: { agent_id: string; rejected: unknown }) => [a.agent_id, a.rejected])).toEqual([[id, { version: 2, reason: 'validation_failed' }]])
+    expect((await dcm(['status'], env)).out).toMatch(/^fleet +1 agent: 0 in_sync, 0 behind, 1 rejected, 0 stale$/m)
+  })
+
   test('config set with a comment, history, rollback reaching the worker, rollback 999 is exit 1, a stale --if-match is exit 1 with nothing stored, audit', async () => {
     const s = await stackAtVersion1()
     const env = envFor(s.controller)
