@@ -11,6 +11,8 @@ COPY shared/package.json shared/
 COPY controller/package.json controller/
 COPY agent/package.json agent/
 COPY worker/package.json worker/
+# The CLI is a workspace too: the frozen install needs its manifest (its code is not in any image).
+COPY cli/package.json cli/
 RUN bun install --frozen-lockfile
 COPY scripts/build.ts scripts/
 COPY shared/src shared/src

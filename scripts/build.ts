@@ -1,21 +1,26 @@
-/** Compiles each service into one self-contained executable: `bun scripts/build.ts [service…]` writes
- *  dist/<service> (all three when none is named). Nothing is read from the source tree at run time. */
+/** Compiles each service, and the admin CLI, into one self-contained executable:
+ *  `bun scripts/build.ts [name…]` writes dist/<name> (all four when none is named: controller, agent,
+ *  worker, dcm). Nothing is read from the source tree at run time. */
 import { mkdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 
 export const SERVICES = ['controller', 'agent', 'worker'] as const
 export type Service = (typeof SERVICES)[number]
+/** What `bun run build` writes into dist/: the three services and `dcm` (built from cli/). */
+export const TARGETS = [...SERVICES, 'dcm'] as const
+export type Target = (typeof TARGETS)[number]
+const SOURCE: Record<Target, string> = { controller: 'controller', agent: 'agent', worker: 'worker', dcm: 'cli' }
 
 const ROOT = join(import.meta.dir, '..')
 export const DIST = join(ROOT, 'dist')
 
-const isService = (s: string): s is Service => (SERVICES as readonly string[]).includes(s)
+const isTarget = (s: string): s is Target => (TARGETS as readonly string[]).includes(s)
 
-/** Build one service into dist/<name>; returns the executable's absolute path. */
-export async function buildService(name: Service): Promise<string> {
+/** Build one service (or dcm) into dist/<name>; returns the executable's absolute path. */
+export async function buildService(name: Target): Promise<string> {
   const outfile = join(DIST, name)
   const result = await Bun.build({
-    entrypoints: [join(ROOT, name, 'src', 'index.ts')],
+    entrypoints: [join(ROOT, SOURCE[name], 'src', 'index.ts')],
     target: 'bun',
     minify: true,
     // Stack traces point into src/: the map is embedded in the executable, the copy beside it is removed.
@@ -32,13 +37,13 @@ export async function buildService(name: Service): Promise<string> {
 
 if (import.meta.main) {
   const asked = process.argv.slice(2)
-  const unknown = asked.filter((s) => !isService(s))
+  const unknown = asked.filter((s) => !isTarget(s))
   if (unknown.length) {
-    console.error(`build: unknown service ${unknown.join(', ')}; choose from ${SERVICES.join(', ')}`)
+    console.error(`build: unknown target ${unknown.join(', ')}; choose from ${TARGETS.join(', ')}`)
     process.exit(2)
   }
   mkdirSync(DIST, { recursive: true })
-  for (const name of asked.length ? (asked as Service[]) : SERVICES) {
+  for (const name of asked.length ? (asked as Target[]) : TARGETS) {
     const start = performance.now()
     try {
       const out = await buildService(name)

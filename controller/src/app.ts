@@ -61,6 +61,9 @@ export function createApp({ settings, store, logger, config, agents, fleet, audi
     .use(metricsRoute(metrics, { keys: settings.metricsKeys, failures }))
 }
 
+/** The controller app's type: the admin CLI's typed client (`@elysiajs/eden`) is built over it. */
+export type App = ReturnType<typeof createApp>
+
 /** Routes the front door answers before Elysia when it can (see hotConfig). */
 export function hotRoutes({ settings, config, agents, fleet }: Pick<Deps, 'settings' | 'config' | 'agents' | 'fleet'>): Record<string, HotHandler> {
   const recorder = new PollRecorder(fleet.reports, agents.tokens)

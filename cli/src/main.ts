@@ -1,0 +1,167 @@
+/** `dcm`: each command is one or two calls through the Api, printed as tables or as the server's JSON,
+ *  and one exit code: 0 ok, 1 the server refused (4xx), 2 usage error, 3 unreachable or 5xx. */
+import { httpUrl, int, label, list, parse, status as statusArg, str, UsageError, type Parsed } from './args'
+import { createApi, type Api, type Failure } from './client'
+import type { ConfigDoc } from './contract'
+import { agentFields, agentsTable, auditTable, configFields, historyTable, summaryLine } from './render'
+import { watch } from './watch'
+
+export const EXIT = { ok: 0, refused: 1, usage: 2, unreachable: 3 } as const
+
+export type Io = {
+  out(text: string): void
+  err(text: string): void
+  env: Record<string, string | undefined>
+  /** The transport (fetch in the executable). */
+  fetcher?: typeof fetch
+  /** Aborted on SIGINT/SIGTERM: `watch` ends cleanly. */
+  signal?: AbortSignal
+}
+
+export const DEFAULT_URL = 'http://localhost:8080'
+
+/** Run one command line; returns the exit code. */
+export async function run(argv: string[], io: Io): Promise<number> {
+  let parsed: Parsed
+  let ctx: Ctx
+  try {
+    parsed = parse(argv)
+    if (parsed.kind === 'help') {
+      io.out(parsed.text)
+      return EXIT.ok
+    }
+    const help = parsed.command.help
+    const url = httpUrl(parsed.global.url ?? io.env.DCM_URL ?? DEFAULT_URL, parsed.global.url ? '--url' : 'DCM_URL', help).replace(/\/+$/, '')
+    const key = parsed.global.key ?? io.env.DCM_ADMIN_KEY
+    if (!key) throw new UsageError('no admin key: set DCM_ADMIN_KEY or pass --key', help)
+    ctx = { api: createApi({ url, key, fetcher: io.fetcher, signal: io.signal }), io, url, json: parsed.global.json }
+    const command = COMMANDS[parsed.command.name]!
+    // Every value is checked before the first request.
+    const go = command(parsed, ctx)
+    return await go()
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e
+    io.err(`dcm: ${e.message}\n\n${e.help}`)
+    return EXIT.usage
+  }
+}
+
+type Ctx = { api: Api; io: Io; url: string; json: boolean }
+type Command = (p: Extract<Parsed, { kind: 'run' }>, ctx: Ctx) => () => Promise<number>
+
+/** Print a failed call to stderr (the server's message and request id) and return its exit code. */
+export function fail(ctx: Pick<Ctx, 'io' | 'url'>, f: Failure): number {
+  // Interrupted (Ctrl-C) while a request was in flight: the shell's convention, no message.
+  if (ctx.io.signal?.aborted) return 130
+  if (f.kind === 'unreachable') {
+    ctx.io.err(`dcm: cannot reach the controller at ${ctx.url}: ${f.message}`)
+    return EXIT.unreachable
+  }
+  const etag = f.status === 412 ? f.headers?.get('etag') : null
+  ctx.io.err(`dcm: ${f.message} (${f.error}, HTTP ${f.status}, request_id ${f.request_id ?? '-'})${etag ? `\ndcm: the current config's ETag is ${etag}` : ''}`)
+  return f.kind === 'server' ? EXIT.unreachable : EXIT.refused
+}
+
+const print = (ctx: Ctx, json: unknown, human: () => string) => {
+  ctx.io.out(ctx.json ? JSON.stringify(json, null, 2) : human())
+  return EXIT.ok
+}
+
+const configLine = (d: ConfigDoc) => `version ${d.version}  ${d.url}${d.timeout_ms === undefined ? '' : `  timeout_ms ${d.timeout_ms}`}  (${d.updated_at})`
+
+const COMMANDS: Record<string, Command> = {
+  status: (_, ctx) => async () => {
+    const c = await ctx.api.config()
+    if (!c.ok && c.error !== 'no_config') return fail(ctx, c)
+    const f = await ctx.api.agents()
+    // A controller from before the fleet routes has no GET /agents: the version is still worth showing.
+    if (!f.ok && !(f.kind === 'refused' && f.error === 'not_found')) return fail(ctx, f)
+    const doc = c.ok ? c.data : null
+    const fleet = f.ok ? f.data.summary : null
+    return print(ctx, { config: doc, fleet }, () =>
+      [
+        `controller  ${ctx.url}`,
+        `config      ${doc ? configLine(doc) : 'none set yet'}`,
+        `fleet       ${fleet ? summaryLine(fleet) : 'not reported by this controller (it has no GET /agents)'}`,
+      ].join('\n'),
+    )
+  },
+
+  'config get': (_, ctx) => async () => {
+    const r = await ctx.api.config()
+    if (!r.ok) return fail(ctx, r)
+    return print(ctx, r.data, () => configFields(r.data!, r.headers.get('etag')))
+  },
+
+  'config set': ({ values: v, command: { help } }, ctx) => {
+    const url = str(v, 'url')
+    if (url === undefined) throw new UsageError('config set needs --url', help)
+    httpUrl(url, '--url', help)
+    const t = str(v, 'timeout-ms')
+    const comment = str(v, 'comment')
+    if (comment !== undefined && comment.length > 500) throw new UsageError('--comment is at most 500 characters', help)
+    const body = { url, ...(t === undefined ? {} : { timeout_ms: int(t, '--timeout-ms', 1, 60_000, help) }), ...(comment === undefined ? {} : { comment }) }
+    return async () => {
+      const r = await ctx.api.setConfig(body, str(v, 'if-match'))
+      if (!r.ok) return fail(ctx, r)
+      return print(ctx, r.data, () =>
+        r.status === 201
+          ? `stored version ${r.data.version}\n${configFields(r.data, r.headers.get('etag'))}`
+          : `unchanged: the current config (version ${r.data.version}) is identical; no new version`,
+      )
+    }
+  },
+
+  'config history': ({ values: v, command: { help } }, ctx) => {
+    const l = str(v, 'limit')
+    const limit = l === undefined ? undefined : int(l, '--limit', 1, 500, help)
+    return async () => {
+      const r = await ctx.api.versions(limit)
+      if (!r.ok) return fail(ctx, r)
+      return print(ctx, r.data, () => historyTable(r.data.versions))
+    }
+  },
+
+  'config rollback': ({ values: v, positionals, command: { help } }, ctx) => {
+    const n = int(positionals[0]!, 'N (the version to roll back to)', 1, 999_999_999, help)
+    const comment = str(v, 'comment')
+    if (comment !== undefined && comment.length > 500) throw new UsageError('--comment is at most 500 characters', help)
+    return async () => {
+      const r = await ctx.api.rollback(n, comment, str(v, 'if-match'))
+      if (!r.ok) return fail(ctx, r)
+      return print(ctx, r.data, () =>
+        r.status === 201
+          ? `rolled back to the content of version ${n}: stored version ${r.data.version}\n${configFields(r.data, r.headers.get('etag'))}`
+          : `unchanged: version ${n}'s content is the current config (version ${r.data.version}); no new version`,
+      )
+    }
+  },
+
+  agents: ({ values: v, command: { help } }, ctx) => {
+    const s = str(v, 'status')
+    const q = { ...(s === undefined ? {} : { status: statusArg(s, help) }), ...(list(v, 'label').length ? { label: list(v, 'label').map((l) => label(l, help)) } : {}) }
+    return async () => {
+      const r = await ctx.api.agents(q)
+      if (!r.ok) return fail(ctx, r)
+      return print(ctx, r.data, () => `${summaryLine(r.data.summary)}\n\n${agentsTable(r.data.agents)}`)
+    }
+  },
+
+  agent: ({ positionals }, ctx) => async () => {
+    const r = await ctx.api.agent(positionals[0]!)
+    if (!r.ok) return fail(ctx, r)
+    return print(ctx, r.data, () => agentFields(r.data))
+  },
+
+  audit: ({ values: v, command: { help } }, ctx) => {
+    const l = str(v, 'limit')
+    const limit = l === undefined ? undefined : int(l, '--limit', 1, 500, help)
+    return async () => {
+      const r = await ctx.api.audit(limit)
+      if (!r.ok) return fail(ctx, r)
+      return print(ctx, r.data, () => auditTable(r.data.records))
+    }
+  },
+
+  watch: (_, ctx) => () => watch(ctx.api, { ...ctx, signal: ctx.io.signal, line: (s) => ctx.io.out(s), fail: (f) => fail(ctx, f) }),
+}
