@@ -3,7 +3,7 @@
  *  (ok, not modified, refused, server error, unreachable) the commands map to an exit code. */
 import { treaty } from '@elysiajs/eden'
 import type { App } from '../../controller/src/app'
-import type { Agent, AgentStatus, AuditPage, ConfigDoc, Convergence, Entry, Fleet, FleetRoutes, VersionPage } from './contract'
+import type { Agent, AgentStatus, AuditPage, ConfigDoc, Convergence, Entry, Fleet, VersionPage } from './contract'
 
 export type Failure = {
   ok: false
@@ -58,7 +58,7 @@ export type ClientOptions = {
   timeoutMs?: number
 }
 
-/** One method per route the CLI uses; typed by the controller's App except the fleet routes (see contract.ts). */
+/** One method per route the CLI uses, typed by the controller's App. */
 export function createApi(opts: ClientOptions) {
   const client = treaty<App>(opts.url, {
     fetcher: opts.fetcher,
@@ -66,7 +66,6 @@ export function createApi(opts: ClientOptions) {
     // The server's JSON as sent: dates stay strings (--json prints them unchanged).
     parseDate: false,
   })
-  const fleet = client as unknown as FleetRoutes // TODO(fleet): typed once the routes land
   const timeoutMs = opts.timeoutMs ?? 30_000
   const signal = (extraMs = 0) => {
     const t = AbortSignal.timeout(timeoutMs + extraMs)
@@ -89,19 +88,19 @@ export function createApi(opts: ClientOptions) {
     setConfig: async (body: { url: string; timeout_ms?: number; comment?: string }, etag?: string) =>
       settle<Entry>(
         await client.config.post(
-          body as { url: string; timeout_ms?: number }, // TODO(fleet): typed once the routes land (`comment` is new in ConfigInput)
+          body,
           { headers: ifMatch(etag), fetch: signal() },
         ),
       ),
     versions: async (limit?: number) =>
-      settle<VersionPage>(await fleet.config.versions.get({ query: limit === undefined ? {} : { limit }, fetch: signal() })),
-    version: async (n: number) => settle<Entry & { convergence: Convergence }>(await fleet.config.versions({ n }).get({ fetch: signal() })),
+      settle<VersionPage>(await client.config.versions.get({ query: limit === undefined ? {} : { limit }, fetch: signal() })),
+    version: async (n: number) => settle<Entry & { convergence: Convergence }>(await client.config.versions({ n }).get({ fetch: signal() })),
     rollback: async (version: number, comment?: string, etag?: string) =>
-      settle<Entry>(await fleet.config.rollback.post(comment === undefined ? { version } : { version, comment }, { headers: ifMatch(etag), fetch: signal() })),
-    agents: async (q: { status?: AgentStatus; label?: string[] } = {}) => settle<Fleet>(await fleet.agents.get({ query: q, fetch: signal() })),
+      settle<Entry>(await client.config.rollback.post(comment === undefined ? { version } : { version, comment }, { headers: ifMatch(etag), fetch: signal() })),
+    agents: async (q: { status?: AgentStatus; label?: string[] } = {}) => settle<Fleet>(await client.agents.get({ query: q, fetch: signal() })),
     // Eden puts a path parameter in the URL as it is: an id with / or ? must be encoded here.
-    agent: async (id: string) => settle<Agent>(await fleet.agents({ id: encodeURIComponent(id) }).get({ fetch: signal() })),
-    audit: async (limit?: number) => settle<AuditPage>(await fleet.audit.get({ query: limit === undefined ? {} : { limit }, fetch: signal() })),
+    agent: async (id: string) => settle<Agent>(await client.agents({ id: encodeURIComponent(id) }).get({ fetch: signal() })),
+    audit: async (limit?: number) => settle<AuditPage>(await client.audit.get({ query: limit === undefined ? {} : { limit }, fetch: signal() })),
   }
 }
 export type Api = ReturnType<typeof createApi>

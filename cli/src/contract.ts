@@ -1,7 +1,5 @@
-/** Shapes of the fleet routes (issue 11) as /work/notes/fleet-api.md specifies them. The routes are not
- *  in the controller's app type yet, so the client reaches them through FleetRoutes below.
- *  TODO(fleet): typed once the routes land — then these come from the App type and this file goes. */
-import type { Treaty } from '@elysiajs/eden'
+/** The shapes the CLI renders: what the controller's routes answer (checked against the App type where
+ *  the client settles each answer). */
 
 export type ConfigDoc = { version: number; store_id: string; url: string; timeout_ms?: number; updated_at: string }
 export type Entry = ConfigDoc & { created_by: string | null; comment: string | null }
@@ -26,20 +24,3 @@ export type Agent = {
 export type Fleet = { summary: Summary; agents: Agent[] }
 export type AuditRecord = { id: number; at: string; actor: string; action: string; target: string; request_id: string; outcome: string }
 export type AuditPage = { records: AuditRecord[]; next_before: number | null }
-
-type Opts<Q = never> = { headers?: Record<string, string>; query?: Q; fetch?: RequestInit }
-type Res<T> = Promise<Treaty.TreatyResponse<{ 200: T; 201: T }>>
-
-/** The part of the treaty client the fleet routes will add. TODO(fleet): typed once the routes land. */
-export type FleetRoutes = {
-  config: {
-    versions: ((p: { n: number }) => { get(o?: Opts): Res<Entry & { convergence: Convergence }> }) & {
-      get(o?: Opts<{ limit?: number; before?: number }>): Res<VersionPage>
-    }
-    rollback: { post(body: { version: number; comment?: string }, o?: Opts): Res<Entry> }
-  }
-  agents: ((p: { id: string }) => { get(o?: Opts): Res<Agent> }) & {
-    get(o?: Opts<{ status?: AgentStatus; label?: string[] }>): Res<Fleet>
-  }
-  audit: { get(o?: Opts<{ limit?: number; before?: number }>): Res<AuditPage> }
-}

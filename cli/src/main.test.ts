@@ -5,9 +5,7 @@
  *  end-to-end tests are in cli/test/cli.test.ts. */
 import { describe, expect, test } from 'bun:test'
 import { createLogger, frontDoor } from '@dcm/shared'
-import { AgentService } from '../../controller/src/agents'
-import { createApp, hotRoutes } from '../../controller/src/app'
-import { ConfigService } from '../../controller/src/config'
+import { createApp, hotRoutes, services } from '../../controller/src/app'
 import { loadSettings } from '../../controller/src/settings'
 import { sqliteStore } from '../../controller/src/store'
 import { COMMANDS } from './args'
@@ -357,9 +355,8 @@ describe('against the real controller app in-process (the routes it has today)',
   const settings = loadSettings({ AGENT_API_KEY: 'agent-key', ADMIN_API_KEY: 'admin-key', SQLITE_PATH: ':memory:', PUBLIC_URL: 'http://ctl.test' })
   const logger = createLogger({ service: 'controller', level: 'error', sink: { write: () => {}, flush: () => {} } })
   const store = sqliteStore(':memory:')
-  const config = new ConfigService(store, logger, { maxHeld: 10 })
-  const agents = new AgentService(store, logger, settings)
-  const door = frontDoor(createApp({ settings, store, logger, config, agents }), { logger, hot: hotRoutes({ settings, config, agents }) })
+  const deps = { settings, store, logger, ...services(settings, store, logger) }
+  const door = frontDoor(createApp(deps), { logger, hot: hotRoutes(deps) })
   const app: Responder = (req) => door.fetch(req) as Response | Promise<Response>
   const env = { DCM_URL: 'http://ctl.test', DCM_ADMIN_KEY: 'admin-key' }
 
