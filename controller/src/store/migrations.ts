@@ -137,4 +137,71 @@ export const migrations: Migration[] = [
         outcome text not null
       );`,
   },
+  {
+    // Staged rollouts (#12): one row per rollout (its spec, the agents taking part frozen at the start in
+    // cohort order, the step in force, the decisions, a lease so one replica advances it), and the health
+    // agents report per version.
+    id: 6,
+    name: 'rollouts and worker health',
+    sqlite: `
+      create table rollouts (
+        id integer primary key autoincrement,
+        version integer not null,
+        stable_version integer not null,
+        state text not null,
+        step integer not null default 0,
+        spec text not null,
+        eligible text not null,
+        step_started_at text not null,
+        reason text,
+        rollback_version integer,
+        decisions text not null default '[]',
+        rev integer not null default 0,
+        created_by text not null,
+        created_at text not null,
+        updated_at text not null,
+        lease_owner text,
+        lease_until text
+      );
+      create unique index rollouts_one_active on rollouts ((1)) where state in ('running', 'paused');
+      create table agent_health (
+        agent_id text not null,
+        version integer not null,
+        hits integer not null,
+        errors integer not null,
+        p99_ms integer not null,
+        updated_at text not null,
+        primary key (agent_id, version)
+      );`,
+    postgres: `
+      create table rollouts (
+        id serial primary key,
+        version integer not null,
+        stable_version integer not null,
+        state text not null,
+        step integer not null default 0,
+        spec jsonb not null,
+        eligible jsonb not null,
+        step_started_at timestamptz not null,
+        reason text,
+        rollback_version integer,
+        decisions jsonb not null default '[]',
+        rev integer not null default 0,
+        created_by text not null,
+        created_at timestamptz not null,
+        updated_at timestamptz not null,
+        lease_owner text,
+        lease_until timestamptz
+      );
+      create unique index rollouts_one_active on rollouts ((1)) where state in ('running', 'paused');
+      create table agent_health (
+        agent_id text not null,
+        version integer not null,
+        hits bigint not null,
+        errors bigint not null,
+        p99_ms integer not null,
+        updated_at timestamptz not null,
+        primary key (agent_id, version)
+      );`,
+  },
 ]

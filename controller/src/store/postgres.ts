@@ -6,6 +6,7 @@ import { renewable } from './pg-pool'
 import { docOf, type VersionRow } from './rows'
 import { postgresAgents } from './pg-agents'
 import { postgresFleet } from './pg-fleet'
+import { postgresRollouts } from './pg-rollouts'
 import { LateWrite, PreconditionFailed, type ConfigStore } from './types'
 
 /** NOTIFY channel carrying each new version's document to every replica. */
@@ -143,6 +144,7 @@ export function postgresStore(url: string): ConfigStore {
       return { doc: docOf(row, storeId), created: row.changed }
     },
     ...postgresFleet(pool),
+    ...postgresRollouts(pool),
     ...postgresAgents(pool, listener),
     async subscribe(onDoc, onResubscribe) {
       return listener.listen(

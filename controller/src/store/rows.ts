@@ -1,5 +1,5 @@
 import { configDoc, type ConfigDoc } from '@dcm/shared'
-import type { AgentRow, AuditRecord, VersionEntry } from './types'
+import type { AgentRow, AuditRecord, RolloutRow, VersionEntry } from './types'
 
 /** A config_versions row as either store returns it (PostgreSQL gives a Date, SQLite ISO text). */
 export type VersionRow = { version: number; url: string; timeout_ms: number | null; updated_at: Date | string }
@@ -55,3 +55,36 @@ export const agentOf = (r: AgentDbRow): AgentRow => ({
 export type AuditDbRow = Omit<AuditRecord, 'at' | 'id'> & { id: number | string | bigint; at: Date | string }
 
 export const auditOf = (r: AuditDbRow): AuditRecord => ({ ...r, id: Number(r.id), at: iso(r.at) })
+
+export type RolloutDbRow = Omit<RolloutRow, 'spec' | 'eligible' | 'decisions' | 'step_started_at' | 'created_at' | 'updated_at'> & {
+  spec: string | RolloutRow['spec']
+  eligible: string | string[]
+  decisions: string | RolloutRow['decisions']
+  step_started_at: Date | string
+  created_at: Date | string
+  updated_at: Date | string
+}
+
+const fromJson = <T>(v: string | T): T => (typeof v === 'string' ? (JSON.parse(v) as T) : v)
+
+/** A rollouts row (SQLite keeps the JSON columns as text, PostgreSQL as jsonb). */
+export const rolloutOf = (r: RolloutDbRow): RolloutRow => ({
+  id: Number(r.id),
+  version: r.version,
+  stable_version: r.stable_version,
+  state: r.state,
+  step: r.step,
+  spec: fromJson(r.spec),
+  eligible: fromJson(r.eligible),
+  step_started_at: iso(r.step_started_at),
+  reason: r.reason,
+  rollback_version: r.rollback_version,
+  decisions: fromJson(r.decisions),
+  created_by: r.created_by,
+  created_at: iso(r.created_at),
+  updated_at: iso(r.updated_at),
+  rev: r.rev,
+})
+
+export const ROLLOUT_COLUMNS =
+  'id, version, stable_version, state, step, spec, eligible, step_started_at, reason, rollback_version, decisions, created_by, created_at, updated_at, rev'

@@ -3,10 +3,12 @@ import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { SQLITE_BUSY_MS } from './deadlines'
 import { migrations } from './migrations'
-import { AGENT_COLUMNS, agentOf, auditOf, docOf, entryOf, type AgentDbRow, type AuditDbRow, type EntryRow, type VersionRow } from './rows'
-import { LateWrite, PreconditionFailed, type AgentReport, type AuditInput, type ConfigInput, type ConfigStore, type RegisterOutcome, type Registering, type TokenRow, type WriteContext } from './types'
+import { AGENT_COLUMNS, agentOf, auditOf, ROLLOUT_COLUMNS, rolloutOf, type RolloutDbRow, docOf, entryOf, type AgentDbRow, type AuditDbRow, type EntryRow, type VersionRow } from './rows'
+import { LateWrite, PreconditionFailed, type AgentReport, type AuditInput, type ConfigInput, type ConfigStore, type RegisterOutcome, type Registering, type HealthRow, type TokenRow, type WriteContext } from './types'
 
 type Row = VersionRow & { updated_at: string }
+
+const PATCHABLE = new Set(['state', 'step', 'step_started_at', 'reason', 'rollback_version', 'decisions'])
 
 /** The embedded default: one SQLite file, WAL mode, synchronous=FULL so an answered write survives a
  *  crash. The file (and SQLite's -wal and -shm beside it, which take its mode) is readable by the owner
@@ -62,6 +64,23 @@ export function sqliteStore(path: string): ConfigStore {
     byHash: db.query<TokenRow, [string]>(`select agent_id, token_hash, revoked_at is not null as revoked from agents where token_hash = ?`),
     allTokens: db.query<TokenRow, []>(`select agent_id, token_hash, revoked_at is not null as revoked from agents where token_hash is not null`),
     revokedTokens: db.query<TokenRow, []>(`select agent_id, token_hash, 1 as revoked from agents where revoked_at is not null and token_hash is not null`),
+    insertRollout: db.query<RolloutDbRow, Record<string, string | number | null>>(
+      `insert into rollouts (version, stable_version, state, step, spec, eligible, step_started_at, reason, rollback_version, decisions, created_by, created_at, updated_at)
+       values ($version, $stable_version, $state, $step, $spec, $eligible, $step_started_at, $reason, $rollback_version, $decisions, $created_by, $created_at, $created_at)
+       returning ${ROLLOUT_COLUMNS}`,
+    ),
+    rollout: db.query<RolloutDbRow, [number]>(`select ${ROLLOUT_COLUMNS} from rollouts where id = ?`),
+    activeRollout: db.query<RolloutDbRow, []>(`select ${ROLLOUT_COLUMNS} from rollouts where state in ('running', 'paused')`),
+    rollouts: db.query<RolloutDbRow, [number]>(`select ${ROLLOUT_COLUMNS} from rollouts order by id desc limit ?`),
+    lease: db.query<{ id: number }, { id: number; owner: string; until: string; now: string }>(
+      `update rollouts set lease_owner = $owner, lease_until = $until
+       where id = $id and state = 'running' and (lease_owner = $owner or lease_owner is null or lease_until < $now) returning id`,
+    ),
+    addHealth: db.query(
+      `insert into agent_health (agent_id, version, hits, errors, p99_ms, updated_at) values ($agent_id, $version, $hits, $errors, $p99_ms, $at)
+       on conflict (agent_id, version) do update set hits = hits + excluded.hits, errors = errors + excluded.errors,
+         p99_ms = max(p99_ms, excluded.p99_ms), updated_at = excluded.updated_at`,
+    ),
     touch: db.query(`insert into store_meta (key, value) values ('checked_at', $at) on conflict (key) do update set value = excluded.value`),
     storeId: db.query<{ value: string }, []>(`select value from store_meta where key = 'store_id'`),
     rotate: db.query<{ value: string }, [string]>(`update store_meta set value = case when value = ? then lower(hex(randomblob(16))) else value end where key = 'store_id' returning value`),
@@ -175,6 +194,62 @@ export function sqliteStore(path: string): ConfigStore {
     },
     async appendAudit(r) {
       audit(r)
+    },
+    async createRollout(r) {
+      try {
+        return rolloutOf(
+          q().insertRollout.get({
+            ...r,
+            spec: JSON.stringify(r.spec),
+            eligible: JSON.stringify(r.eligible),
+            decisions: JSON.stringify(r.decisions),
+          })!,
+        )
+      } catch (e) {
+        // The unique index allows one running or paused rollout.
+        if (e instanceof Error && /UNIQUE constraint failed/.test(e.message)) return null
+        throw e
+      }
+    },
+    async rollout(id) {
+      const r = q().rollout.get(id)
+      return r ? rolloutOf(r) : null
+    },
+    async activeRollout() {
+      const r = q().activeRollout.get()
+      return r ? rolloutOf(r) : null
+    },
+    async rollouts(limit) {
+      return q().rollouts.all(limit).map(rolloutOf)
+    },
+    async updateRollout(id, rev, patch) {
+      const sets = Object.keys(patch).map((k) => {
+        if (!PATCHABLE.has(k)) throw new Error(`not a rollout field: ${k}`)
+        return `${k} = $${k}`
+      })
+      const values: Record<string, string | number | null> = { id, rev, now: new Date().toISOString() }
+      for (const [k, v] of Object.entries(patch)) values[k] = k === 'decisions' ? JSON.stringify(v) : (v as string | number | null)
+      const r = db
+        .query<RolloutDbRow, Record<string, string | number | null>>(
+          `update rollouts set ${[...sets, 'rev = rev + 1', 'updated_at = $now'].join(', ')} where id = $id and rev = $rev returning ${ROLLOUT_COLUMNS}`,
+        )
+        .get(values)
+      return r ? rolloutOf(r) : null
+    },
+    async leaseRollout(id, owner, untilMs) {
+      return q().lease.get({ id, owner, until: new Date(untilMs).toISOString(), now: new Date().toISOString() }) !== null
+    },
+    async saveHealth(rows) {
+      const at = new Date().toISOString()
+      db.transaction(() => {
+        for (const r of rows) q().addHealth.run({ ...r, at })
+      }).immediate()
+    },
+    async health(versions) {
+      if (versions.length === 0) return []
+      return db
+        .query<HealthRow, number[]>(`select agent_id, version, hits, errors, p99_ms from agent_health where version in (${versions.map(() => '?').join(', ')})`)
+        .all(...versions)
     },
     async audit(limit, before) {
       return q().audit.all({ limit, before: before ?? Number.MAX_SAFE_INTEGER }).map(auditOf)

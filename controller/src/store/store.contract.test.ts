@@ -214,6 +214,38 @@ function contract<P>(name: string, place: () => Promise<P>, open: (p: P) => Conf
       await s.close()
     })
 
+    test('rollouts: one active at a time, changed only at the revision read, leased to one advancer; health summed per agent and version', async () => {
+      const { s } = await fresh()
+      const spec = { config: { url: 'http://new.example/' }, comment: null, steps: [{ percent: 10, bake_seconds: 30 }], selector: null, gate: { max_error_rate: 0.05, min_hits: 10, max_p99_ms: null } }
+      const row = { version: 2, stable_version: 1, state: 'running' as const, step: 0, spec, eligible: ['b', 'a'], step_started_at: '2026-11-28T10:00:00.000Z', reason: null, rollback_version: null, decisions: [{ at: '2026-11-28T10:00:00.000Z', action: 'start', step: 0, detail: 'x' }], created_by: 'alice', created_at: '2026-11-28T10:00:00.000Z' }
+      const r = (await s.createRollout(row))!
+      expect(r).toMatchObject({ ...row, rev: 0 })
+      expect(await s.createRollout(row)).toBeNull()
+      expect(await s.activeRollout()).toEqual(r)
+      const paused = (await s.updateRollout(r.id, 0, { state: 'paused', decisions: [...r.decisions, { at: r.created_at, action: 'pause', step: 0, detail: '' }] }))!
+      expect(paused).toMatchObject({ state: 'paused', rev: 1, step: 0, reason: null })
+      expect(paused.decisions).toHaveLength(2)
+      expect(await s.updateRollout(r.id, 0, { state: 'running' })).toBeNull() // a stale revision changes nothing
+      expect(await s.leaseRollout(r.id, 'replica-a', Date.now() + 5000)).toBe(false) // paused: nobody advances it
+      const running = (await s.updateRollout(r.id, 1, { state: 'running', step: 1, step_started_at: '2026-11-28T10:01:00.000Z' }))!
+      expect(await s.leaseRollout(r.id, 'replica-a', Date.now() + 5000)).toBe(true)
+      expect(await s.leaseRollout(r.id, 'replica-b', Date.now() + 5000)).toBe(false)
+      expect(await s.leaseRollout(r.id, 'replica-a', Date.now() + 5000)).toBe(true)
+      const ended = (await s.updateRollout(r.id, running.rev, { state: 'rolled_back', reason: 'error rate', rollback_version: 3 }))!
+      expect(ended).toMatchObject({ state: 'rolled_back', reason: 'error rate', rollback_version: 3, step: 1 })
+      expect(await s.activeRollout()).toBeNull()
+      const next = (await s.createRollout({ ...row, version: 4, stable_version: 3 }))!
+      expect((await s.rollouts(10)).map((x) => x.id)).toEqual([next.id, r.id])
+      expect(await s.rollout(r.id)).toEqual(ended)
+      await s.saveHealth([{ agent_id: 'a', version: 2, hits: 10, errors: 1, p99_ms: 40 }, { agent_id: 'b', version: 1, hits: 5, errors: 0, p99_ms: 9 }])
+      await s.saveHealth([{ agent_id: 'a', version: 2, hits: 5, errors: 2, p99_ms: 20 }])
+      expect((await s.health([2, 1])).sort((x, y) => x.agent_id.localeCompare(y.agent_id))).toEqual([
+        { agent_id: 'a', version: 2, hits: 15, errors: 3, p99_ms: 40 },
+        { agent_id: 'b', version: 1, hits: 5, errors: 0, p99_ms: 9 },
+      ])
+      await s.close()
+    })
+
     test('parallel registrations of one new id with different tokens: exactly one is created, the others are refused', async () => {
       const { p, s: first } = await fresh()
       const stores = [first, open(p), open(p)]

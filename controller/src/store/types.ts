@@ -43,6 +43,39 @@ export type AgentReport = {
   rejected: { version: number; reason: string } | null
 }
 
+export type RolloutState = 'running' | 'paused' | 'completed' | 'rolled_back' | 'aborted'
+export type RolloutSpec = {
+  config: { url: string; timeout_ms?: number }
+  comment: string | null
+  steps: { percent: number; bake_seconds: number }[]
+  selector: Record<string, string> | null
+  gate: { max_error_rate: number; min_hits: number; max_p99_ms: number | null }
+}
+export type Decision = { at: string; action: string; step: number; detail: string }
+
+/** A rollout as stored. `eligible` holds the agents taking part, frozen at the start, in cohort order. */
+export type RolloutRow = {
+  id: number
+  version: number
+  stable_version: number
+  state: RolloutState
+  step: number
+  spec: RolloutSpec
+  eligible: string[]
+  step_started_at: string
+  reason: string | null
+  rollback_version: number | null
+  decisions: Decision[]
+  created_by: string
+  created_at: string
+  updated_at: string
+  rev: number
+}
+export type RolloutPatch = Partial<Pick<RolloutRow, 'state' | 'step' | 'step_started_at' | 'reason' | 'rollback_version' | 'decisions'>>
+
+/** Worker health an agent reported for one version, summed over its reports. */
+export type HealthRow = { agent_id: string; version: number; hits: number; errors: number; p99_ms: number }
+
 export type AuditRecord = { id: number; at: string; actor: string; action: string; target: string; request_id: string | null; outcome: string }
 export type AuditInput = Omit<AuditRecord, 'id' | 'at'>
 
@@ -127,6 +160,21 @@ export interface ConfigStore {
   agents(signal?: AbortSignal): Promise<AgentRow[]>
   agent(id: string, signal?: AbortSignal): Promise<AgentRow | null>
   appendAudit(r: AuditInput, signal?: AbortSignal): Promise<void>
+  /** A new rollout, or null when one is already running or paused (one at a time, by a unique index). */
+  createRollout(r: Omit<RolloutRow, 'id' | 'rev' | 'updated_at'>, signal?: AbortSignal): Promise<RolloutRow | null>
+  rollout(id: number, signal?: AbortSignal): Promise<RolloutRow | null>
+  /** The rollout running or paused, if any. */
+  activeRollout(signal?: AbortSignal): Promise<RolloutRow | null>
+  rollouts(limit: number, signal?: AbortSignal): Promise<RolloutRow[]>
+  /** Change a rollout if it is still at revision `rev` (null: it changed meanwhile). */
+  updateRollout(id: number, rev: number, patch: RolloutPatch, signal?: AbortSignal): Promise<RolloutRow | null>
+  /** Take or renew the lease to advance a running rollout until `untilMs` (epoch ms); false when another
+   *  holder's lease has not run out. */
+  leaseRollout(id: number, owner: string, untilMs: number, signal?: AbortSignal): Promise<boolean>
+  /** Add reported health to the sums per agent and version (p99: the highest reported). */
+  saveHealth(rows: HealthRow[], signal?: AbortSignal): Promise<void>
+  /** The sums for these versions. */
+  health(versions: number[], signal?: AbortSignal): Promise<HealthRow[]>
   /** Audit records newest first, below id `before` when given. */
   audit(limit: number, before: number | null, signal?: AbortSignal): Promise<AuditRecord[]>
   /** Register an agent: a new row (with `newHash`) when the id is unknown and `create` allows it; a
