@@ -7,27 +7,36 @@ import { configRoutes, ConfigService, hotConfig } from './config'
 import { historyRoutes } from './config/history'
 import { FleetService, fleetRoutes, PollRecorder } from './fleet'
 import { controllerMetrics, observeConvergence } from './metrics'
+import { rolloutRoutes, RolloutService } from './rollouts'
 import type { Settings } from './settings'
 import { guard, type ConfigStore } from './store'
 
-export type Deps = { settings: Settings; store: ConfigStore; logger: Logger; config: ConfigService; agents: AgentService; fleet: FleetService; audit: Audit; metrics?: Metrics }
+export type Deps = { settings: Settings; store: ConfigStore; logger: Logger; config: ConfigService; agents: AgentService; fleet: FleetService; audit: Audit; rollouts: RolloutService; metrics?: Metrics }
 
 /** The controller's services over one store (nothing started, nothing read yet). */
 export function services(settings: Settings, store: ConfigStore, logger: Logger): Omit<Deps, 'settings' | 'store' | 'logger'> {
   const config = new ConfigService(store, logger, { maxHeld: settings.maxHeldPolls })
+  const fleet = new FleetService(store, config, logger, { pollIntervalMs: settings.pollIntervalSeconds * 1000, flushMs: settings.fleetFlushMs, onApplied: observeConvergence })
+  const audit = new Audit(store, logger)
   return {
     config,
     agents: new AgentService(store, logger, settings),
-    fleet: new FleetService(store, config, logger, { pollIntervalMs: settings.pollIntervalSeconds * 1000, flushMs: settings.fleetFlushMs, onApplied: observeConvergence }),
-    audit: new Audit(store, logger),
+    fleet,
+    audit,
+    rollouts: new RolloutService(store, config, fleet, audit, logger, { tickMs: settings.rolloutTickMs }),
   }
 }
 
 /** The controller's metrics registry, reading the config service and the fleet at scrape time. */
-export const makeMetrics = (config: ConfigService) => controllerMetrics({ version: () => config.snapshot?.doc.version ?? null, held: () => config.held })
+export const makeMetrics = (config: ConfigService, rollouts: RolloutService) =>
+  controllerMetrics({
+    version: () => config.snapshot?.doc.version ?? null,
+    held: () => config.held,
+    rollout: () => (rollouts.active ? { state: rollouts.active.state, step: rollouts.active.step, errorRate: rollouts.last?.cohort.error_rate ?? null } : null),
+  })
 
 /** Build the controller's HTTP app from its dependencies; does not listen. */
-export function createApp({ settings, store, logger, config, agents, fleet, audit, metrics = makeMetrics(config) }: Deps) {
+export function createApp({ settings, store, logger, config, agents, fleet, audit, rollouts, metrics = makeMetrics(config, rollouts) }: Deps) {
   const credentials = agents.credentials
   const failures = new FailureLimiter(settings.authFailuresPerMinute)
   const gate = gatekeeper(credentials, failures)
@@ -53,8 +62,9 @@ export function createApp({ settings, store, logger, config, agents, fleet, audi
         detail: { summary: 'Ready when the config store answers and takes writes', tags: ['health'] },
       },
     )
-    .use(configRoutes(config, auth, credentials, { pollIntervalSeconds: settings.pollIntervalSeconds, allowSharedKeyPolls: settings.allowSharedKeyPolls, upstreamAllow: settings.upstreamAllow }, recorder, actor))
-    .use(historyRoutes(config, fleet, auth, actor))
+    .use(configRoutes(config, auth, credentials, { pollIntervalSeconds: settings.pollIntervalSeconds, allowSharedKeyPolls: settings.allowSharedKeyPolls, upstreamAllow: settings.upstreamAllow }, recorder, actor, rollouts))
+    .use(historyRoutes(config, fleet, auth, actor, rollouts))
+    .use(rolloutRoutes(rollouts, auth, actor, { upstreamAllow: settings.upstreamAllow }))
     .use(agentRoutes(agents, auth, { pollUrl: `${settings.publicUrl}/config`, pollIntervalSeconds: settings.pollIntervalSeconds }, audit, actor))
     .use(fleetRoutes(fleet, auth))
     .use(auditRoutes(audit, auth))

@@ -10,16 +10,19 @@ const settings = settingsOrExit('controller', () => loadSettings())
 const logger = createLogger({ service: 'controller', level: settings.logLevel })
 const store = openStore(settings)
 await startStore()
-const { config, agents, fleet, audit } = services(settings, store, logger)
+const { config, agents, fleet, audit, rollouts } = services(settings, store, logger)
 await config.refresh()
+// A rollout in progress routes polls before the first one is answered.
+await rollouts.load()
 await agents.load()
-const unfollow = await followStore(config, agents, store, logger, settings.refreshMs)
+const unfollow = await followStore(config, agents, store, logger, settings.refreshMs, rollouts)
 fleet.start()
+rollouts.start()
 
-const metrics = makeMetrics(config)
+const metrics = makeMetrics(config, rollouts)
 // dcm_agents{status}: the fleet as GET /agents counts it, read at each scrape.
 setAgentsProvider(() => fleet.summary())
-const app = createApp({ settings, store, logger, config, agents, fleet, audit, metrics })
+const app = createApp({ settings, store, logger, config, agents, fleet, audit, rollouts, metrics })
 serve(app, {
   port: settings.port,
   logger,
@@ -30,6 +33,7 @@ serve(app, {
   // Held long-polls would keep the server from stopping for up to a minute: answer them now (304).
   beforeStop: () => config.releaseHolds(),
   onStop: async () => {
+    rollouts.stop()
     await fleet.stop() // the last batch of what polls reported
     await unfollow()
     await store.close()

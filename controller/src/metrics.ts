@@ -46,7 +46,9 @@ const writeResult = (status: number) =>
 
 /** The controller's registry: the shared HTTP and process metrics, and what the controller knows, read
  *  at scrape time through `read` (nothing on the hot path). */
-export function controllerMetrics(read: { version: () => number | null; held: () => number }): Metrics {
+export type RolloutReading = { state: string; step: number; errorRate: number | null }
+
+export function controllerMetrics(read: { version: () => number | null; held: () => number; rollout?: () => RolloutReading | null }): Metrics {
   const metrics = createMetrics()
   const { registry, http } = metrics
   new Gauge({
@@ -85,6 +87,36 @@ export function controllerMetrics(read: { version: () => number | null; held: ()
       for (const result of ['created', 'unchanged', 'refused', 'failed']) this.inc({ result }, 0)
       for (const route of WRITE_ROUTES)
         for (const [status, n] of Object.entries(http.routes.get(route)?.answers.POST ?? {})) this.inc({ result: writeResult(Number(status)) }, n)
+    },
+  })
+  new Gauge({
+    name: 'dcm_rollout_state',
+    help: 'The active rollout: 1 for its state (running or paused); no samples when none is active',
+    labelNames: ['state'],
+    registers: [registry],
+    collect() {
+      this.reset()
+      const r = read.rollout?.()
+      if (r) this.set({ state: r.state }, 1)
+    },
+  })
+  new Gauge({
+    name: 'dcm_rollout_step',
+    help: 'Step in force of the active rollout, counted from 1 (0 when none is active)',
+    registers: [registry],
+    collect() {
+      const r = read.rollout?.()
+      this.set(r ? r.step + 1 : 0)
+    },
+  })
+  new Gauge({
+    name: 'dcm_rollout_cohort_error_rate',
+    help: "The active rollout's cohort error rate at its last judgement (no samples before one, or with no hits)",
+    registers: [registry],
+    collect() {
+      this.reset()
+      const rate = read.rollout?.()?.errorRate
+      if (rate !== null && rate !== undefined) this.set(rate)
     },
   })
   registry.registerMetric(agents)

@@ -18,6 +18,7 @@ const Env = t.Object({
   MAX_HELD_POLLS: Int({ minimum: 1, maximum: 1_000_000, default: 30_000, description: 'long-polls held at once; beyond, a poll is answered at once' }),
   ALLOW_SHARED_KEY_POLLS: t.Optional(t.Boolean({ description: 'agents may poll GET /config with the shared agent key instead of their own token (unset: true, false when NODE_ENV=production)' })),
   FLEET_FLUSH_SECONDS: t.Number({ minimum: 0.1, maximum: 60, default: 2, description: 'how often what polls report (last seen, fetched and applied versions) is written to the store, in one batch' }),
+  ROLLOUT_TICK_SECONDS: t.Number({ minimum: 0.1, maximum: 60, default: 1, description: 'how often each replica re-reads the active rollout, and the one holding its lease judges it' }),
   NEW_AGENTS_PER_MINUTE: Int({ minimum: 1, maximum: 1_000_000, default: 600, description: 'registrations that make a new agent, per replica per minute (as many at once); beyond, 429' }),
 })
 
@@ -50,6 +51,7 @@ export function loadSettings(env: Record<string, string | undefined> = process.e
     allowSharedKeyPolls: s.ALLOW_SHARED_KEY_POLLS ?? !isProduction(env),
     newAgentsPerMinute: s.NEW_AGENTS_PER_MINUTE,
     fleetFlushMs: s.FLEET_FLUSH_SECONDS * 1000,
+    rolloutTickMs: s.ROLLOUT_TICK_SECONDS * 1000,
     authFailuresPerMinute: s.AUTH_FAILURES_PER_MINUTE,
     upstreamAllow: parseUpstreamAllow(s.UPSTREAM_ALLOW),
   })

@@ -2,6 +2,7 @@ import { Elysia, t } from 'elysia'
 import { ErrorShape, Int, jsonBody, MAX_VERSION, presentedKey, requestIdOf, type AuthPlugin } from '@dcm/shared'
 import type { Role } from '../agents'
 import type { FleetService } from '../fleet/service'
+import type { RolloutService } from '../rollouts'
 import { RollbackInput, VersionDetail, VersionEntry, VersionList } from './model'
 import type { ConfigService } from './service'
 
@@ -11,7 +12,7 @@ type VersionEntry = typeof VersionEntry.static
 
 /** History (admin): GET /config/versions, GET /config/versions/:n with how far it reached the fleet,
  *  and POST /config/rollback. */
-export const historyRoutes = (svc: ConfigService, fleet: FleetService, auth: AuthPlugin<Role>, actor: (key: string | null) => string) =>
+export const historyRoutes = (svc: ConfigService, fleet: FleetService, auth: AuthPlugin<Role>, actor: (key: string | null) => string, rollouts: RolloutService) =>
   new Elysia({ name: 'controller.history' })
     .use(auth)
     .get(
@@ -55,6 +56,7 @@ export const historyRoutes = (svc: ConfigService, fleet: FleetService, auth: Aut
       async ({ body, set, request }) => {
         const rid = requestIdOf(request)
         const who = { actor: actor(presentedKey(request.headers)), comment: body.comment ?? null, ifMatch: request.headers.get('if-match') }
+        await rollouts.beforeWrite(false, { actor: who.actor, requestId: rid })
         const { written, entry } = await svc.rollback(body.version, rid, who)
         set.status = written.created ? 201 : 200
         set.headers.etag = written.snapshot.etag
@@ -63,7 +65,7 @@ export const historyRoutes = (svc: ConfigService, fleet: FleetService, auth: Aut
       {
         ...jsonBody(RollbackInput),
         auth: ['admin'],
-        response: { 200: VersionEntry, 201: VersionEntry, 400: ErrorShape, 401: ErrorShape, 403: ErrorShape, 404: ErrorShape, 412: ErrorShape, 413: ErrorShape, 415: ErrorShape, 422: ErrorShape, 429: ErrorShape, 503: ErrorShape },
+        response: { 200: VersionEntry, 201: VersionEntry, 400: ErrorShape, 401: ErrorShape, 403: ErrorShape, 404: ErrorShape, 409: ErrorShape, 412: ErrorShape, 413: ErrorShape, 415: ErrorShape, 422: ErrorShape, 429: ErrorShape, 503: ErrorShape },
         detail: {
           summary: "Roll back: a new version (current + 1) with version n's url and timeout_ms, delivered like any change",
           description:

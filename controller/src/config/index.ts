@@ -2,6 +2,7 @@ import { Elysia, t } from 'elysia'
 import { ErrorShape, Forbidden, Invalid, jsonBody, NotFound, presentedKey, requestIdOf, Unauthorized, upstreamRefusal, type AuthPlugin, type Credentials, type UpstreamAllow } from '@dcm/shared'
 import type { Role } from '../agents'
 import type { PollRecorder } from '../fleet/recorder'
+import type { RolloutService } from '../rollouts'
 import { ConfigDoc, ConfigInput, VersionEntry } from './model'
 import type { ConfigService } from './service'
 import { etagMatches, type Snapshot } from './snapshot'
@@ -29,13 +30,17 @@ const tokenRequired = () =>
 export const hotConfig = (svc: ConfigService, credentials: Credentials<Role>, opts: ConfigRouteOptions, recorder: PollRecorder) => {
   const interval = String(opts.pollIntervalSeconds)
   return (request: Request, id: string): Response | undefined => {
-    const snap = svc.snapshot
-    if (snap === null || request.method !== 'GET' || request.headers.get('if-none-match') !== snap.etag || request.url.includes('?')) return
+    const inm = request.headers.get('if-none-match')
+    if (inm === null || request.method !== 'GET' || request.url.includes('?')) return
     const key = presentedKey(request.headers)
     if (key === null) return
     const role = credentials.known(key) ?? firstSeen(credentials, key)
     if (role === null || (role === 'agent' && !opts.allowSharedKeyPolls)) return
-    recorder.polled(request, role, key, snap.doc.version)
+    // The version this agent gets (its cohort's while a rollout runs): a set lookup.
+    const agentId = recorder.agentOf(request, role, key)
+    const snap = svc.snapshotFor(agentId)
+    if (snap === null || inm !== snap.etag) return
+    recorder.report(agentId, request.headers, snap.doc.version)
     return notModified(snap, interval, id)
   }
 }
@@ -59,6 +64,7 @@ export const configRoutes = (
   opts: ConfigRouteOptions & { upstreamAllow: UpstreamAllow },
   recorder: PollRecorder,
   actor: (key: string | null) => string,
+  rollouts: RolloutService,
 ) => {
   const interval = String(opts.pollIntervalSeconds)
   // A token revoked while its poll was held gets no document: checked again in memory when the hold ends
@@ -82,22 +88,23 @@ export const configRoutes = (
         if (role === 'agent' && !opts.allowSharedKeyPolls) throw tokenRequired()
         const inm = request.headers.get('if-none-match')
         const wait = waitSeconds(request.url)
-        const snap = svc.snapshot
         const key = presentedKey(request.headers)!
+        const agentId = recorder.agentOf(request, role, key)
+        const snap = svc.snapshotFor(agentId)
         // Every poll reports what its agent runs (the version answered, or confirmed by a 304).
-        recorder.polled(request, role, key, snap?.doc.version ?? null)
+        recorder.report(agentId, request.headers, snap?.doc.version ?? null)
         // Hold when the caller already has the current version (or nothing exists yet); a jitter of up
         // to 10% keeps a fleet from coming back in step. A hold ends when its caller goes away, and
         // beyond the replica's maximum the poll is answered at once. A held poll counts as seen.
         if (wait > 0 && (snap === null || etagMatches(inm, snap.etag))) {
-          const release = recorder.holding(request, role, key)
+          const release = recorder.holding(agentId)
           const held = svc.nextChange(wait * 1000 * (0.9 + 0.1 * Math.random()), request.signal)
           if (held)
             return held
               .then(() => {
                 if (role === 'token') stillValid(request)
-                const now = svc.snapshot
-                recorder.polled(request, role, key, now?.doc.version ?? null)
+                const now = svc.snapshotFor(agentId)
+                recorder.report(agentId, request.headers, now?.doc.version ?? null)
                 return answer(now, inm)
               })
               .finally(release)
@@ -122,12 +129,14 @@ export const configRoutes = (
     )
     .post(
       '/config',
-      async ({ body, set, request }) => {
+      async ({ body, set, request, query }) => {
         const { comment, ...input } = body
         const refusal = upstreamRefusal(input.url, opts.upstreamAllow)
         if (refusal !== null) throw new Invalid(`body field "url": ${refusal}`)
         const rid = requestIdOf(request)
         const who = { actor: actor(presentedKey(request.headers)), comment: comment ?? null, ifMatch: request.headers.get('if-match') }
+        // A rollout in progress holds plain writes back (409), unless forced: then it is aborted first.
+        await rollouts.beforeWrite(query.force === true, { actor: who.actor, requestId: rid })
         const written = await svc.write(input, rid, who)
         set.status = written.created ? 201 : 200
         set.headers.etag = written.snapshot.etag
@@ -136,7 +145,8 @@ export const configRoutes = (
       {
         ...jsonBody(ConfigInput),
         auth: ['admin'],
-        response: { 200: VersionEntry, 201: VersionEntry, 400: ErrorShape, 401: ErrorShape, 403: ErrorShape, 412: ErrorShape, 413: ErrorShape, 415: ErrorShape, 422: ErrorShape, 429: ErrorShape, 503: ErrorShape },
+        query: t.Object({ force: t.Optional(t.Boolean({ description: 'abort a rollout in progress first (else 409 rollout_in_progress)' })) }),
+        response: { 200: VersionEntry, 201: VersionEntry, 400: ErrorShape, 401: ErrorShape, 403: ErrorShape, 409: ErrorShape, 412: ErrorShape, 413: ErrorShape, 415: ErrorShape, 422: ErrorShape, 429: ErrorShape, 503: ErrorShape },
         detail: {
           summary: 'Store a new config version (identical url and timeout_ms: no new version, 200); a link-local or cloud metadata url is 422 unless UPSTREAM_ALLOW permits it',
           description:

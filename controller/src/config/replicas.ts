@@ -7,7 +7,7 @@ import type { ConfigService } from './service'
  *  tokens registered or revoked: NOTIFY for speed, plus a periodic read of the current version and of
  *  the revocations, so a notification lost in a reconnect costs at most `refreshMs` (and a reconnect
  *  re-reads everything at once). Returns a stop function. */
-export async function followStore(config: ConfigService, agents: AgentService, store: ConfigStore, logger: Logger, refreshMs: number) {
+export async function followStore(config: ConfigService, agents: AgentService, store: ConfigStore, logger: Logger, refreshMs: number, rollouts?: { load(): Promise<void> }) {
   let stopped = false
   let timer: Timer | undefined
   let failing = false
@@ -15,6 +15,8 @@ export async function followStore(config: ConfigService, agents: AgentService, s
   const refresh = async (why: string, tokens: 'revoked' | 'all' | 'none' = 'revoked') => {
     try {
       const before = config.snapshot?.etag
+      // The rollout first: a candidate version is never served before its cohort is known.
+      await rollouts?.load()
       const snap = await config.refresh()
       if (snap && snap.etag !== before) logger.info('snapshot refreshed from the store', { version: snap.doc.version, why })
       if (tokens === 'all') await agents.load()
@@ -37,7 +39,9 @@ export async function followStore(config: ConfigService, agents: AgentService, s
   if (store.subscribe)
     subs.push(
       await store.subscribe(
-        (doc) => config.offer(doc),
+        // A version written by another replica may be a rollout's candidate: its routing is read first
+        // (and if that fails, the periodic refresh brings both).
+        (doc) => void (rollouts ? rollouts.load().then(() => config.offer(doc), () => {}) : config.offer(doc)),
         () => void refresh('reconnected', 'none'),
       ),
     )

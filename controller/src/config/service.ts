@@ -9,12 +9,16 @@ export type ConfigServiceOptions = { maxHeld: number }
 /** A version as answered to a person (the store's entry without when it converged). */
 export type HistoryEntry = Omit<VersionEntry, 'converged_at'>
 
-/** Who writes, why, and on what condition (the If-Match header as sent). */
-export type Author = { actor: string; comment?: string | null; ifMatch?: string | null; action?: WriteContext['action'] }
+/** Who writes, why, and on what condition (the If-Match header as sent, or a version it must follow). */
+export type Author = { actor: string; comment?: string | null; ifMatch?: string | null; after?: { store_id: string; version: number }; action?: WriteContext['action'] }
+
+/** While a rollout runs: the agents of its cohort get the newest version, everyone else `stable`. */
+export type Routing = { cohort: ReadonlySet<string>; stable: Snapshot }
 
 /** The in-memory current config, kept in step with the store. Reads never touch the database. */
 export class ConfigService {
   #snap: Snapshot | null = null
+  #routing: Routing | null = null
   #generation = 0
   readonly #holds = new Holds<Snapshot>()
   readonly #writes = new WriteQueue()
@@ -25,8 +29,29 @@ export class ConfigService {
     private readonly opts: ConfigServiceOptions,
   ) {}
 
+  /** The newest version (what everyone gets unless a rollout holds it back). */
   get snapshot(): Snapshot | null {
     return this.#snap
+  }
+
+  /** The version an agent gets: the newest, unless a rollout runs and the agent is not in its cohort
+   *  (or the caller is no agent); then the stable one. A lookup: this is the hot path. */
+  snapshotFor(agentId: string | null): Snapshot | null {
+    const r = this.#routing
+    if (r === null) return this.#snap
+    return agentId !== null && r.cohort.has(agentId) ? this.#snap : r.stable
+  }
+
+  /** What a rollout serves to whom (null: the newest to everyone). Held long-polls are released, so
+   *  agents that now get another version hear of it at once (the others answer 304 and poll again). */
+  route(r: Routing | null): void {
+    const before = this.#routing
+    this.#routing = r
+    if (before !== r) this.#holds.release(this.#snap)
+  }
+
+  get routing(): Routing | null {
+    return this.#routing
   }
 
   /** Long-poll: resolves with the next snapshot, or null after `ms` or when `signal` aborts (the caller
@@ -84,7 +109,7 @@ export class ConfigService {
       action: who.action ?? 'config.write',
       comment: who.comment ?? null,
       request_id: requestId,
-      ...(who.ifMatch === undefined || who.ifMatch === null ? {} : { expect: await this.#expectation(who.ifMatch) }),
+      ...(who.after ? { expect: who.after } : who.ifMatch === undefined || who.ifMatch === null ? {} : { expect: await this.#expectation(who.ifMatch) }),
     }
     let result: { doc: ConfigDoc; created: boolean }
     try {
@@ -98,7 +123,7 @@ export class ConfigService {
       if (!(e instanceof PreconditionFailed)) throw e
       if (e.current) this.offer(e.current)
       this.logger.info('audit', { actor: ctx!.actor, action: ctx!.action, outcome: 'precondition_failed', version: e.current?.version ?? null, request_id: requestId })
-      throw new PreconditionFailedError('If-Match does not name the current config; nothing was stored', this.#snap?.etag ?? null)
+      throw new PreconditionFailedError(who?.after ? 'the config changed meanwhile; nothing was stored' : 'If-Match does not name the current config; nothing was stored', this.#snap?.etag ?? null)
     }
     const { doc, created } = result
     const snap = snapshotOf(doc)

@@ -12,20 +12,19 @@ export class PollRecorder {
     private readonly tokens: TokenRegistry,
   ) {}
 
-  #agent(request: Request, role: Role, key: string): string | null {
+  /** The agent a poll comes from (null: an admin, or no id given). */
+  agentOf(request: Request, role: Role, key: string): string | null {
     if (role === 'token') return this.tokens.agentOf(key) ?? null
     return role === 'agent' ? reportedId(request.headers.get('x-agent-id')) : null
   }
 
-  /** A poll answered with (or confirming) `version`. */
-  polled(request: Request, role: Role, key: string, version: number | null): void {
-    const id = this.#agent(request, role, key)
-    if (id !== null) this.reports.poll(id, request.headers, version, Date.now())
+  /** A poll from an agent already identified (agentOf) answered with (or confirming) `version`. */
+  report(agentId: string | null, headers: Headers, version: number | null): void {
+    if (agentId !== null) this.reports.poll(agentId, headers, version, Date.now())
   }
 
   /** A poll about to be held: counts as seen until the returned function is called. */
-  holding(request: Request, role: Role, key: string): () => void {
-    const id = this.#agent(request, role, key)
-    return id === null ? noop : this.reports.hold(id)
+  holding(agentId: string | null): () => void {
+    return agentId === null ? noop : this.reports.hold(agentId)
   }
 }

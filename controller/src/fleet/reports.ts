@@ -1,5 +1,5 @@
 import { MAX_VERSION } from '@dcm/shared'
-import type { AgentReport } from '../store'
+import type { AgentReport, HealthRow } from '../store'
 
 const ID = /^[A-Za-z0-9._-]{1,128}$/
 const REASON = /^[A-Za-z0-9._:-]{1,100}$/
@@ -10,6 +10,19 @@ function versionIn(v: string | null): number | null {
   if (v === null || v.length > 10) return null
   const n = Number(v)
   return Number.isInteger(n) && n >= 1 && n <= MAX_VERSION ? n : null
+}
+
+const HEALTH = /^v=(\d{1,10});total=(\d{1,12});err=(\d{1,12});p99=(\d{1,9})$/
+
+/** X-Worker-Health: `v=<version>;total=<hits>;err=<errors>;p99=<ms>`, the hits of the agent's worker since
+ *  its last report; anything else is no report. */
+export function healthIn(v: string | null): HealthRow | null {
+  if (v === null) return null
+  const m = HEALTH.exec(v.replaceAll(' ', ''))
+  if (!m) return null
+  const [version, hits, errors, p99] = [Number(m[1]), Number(m[2]), Number(m[3]), Number(m[4])]
+  if (version < 1 || version > MAX_VERSION || errors > hits) return null
+  return { agent_id: '', version, hits, errors, p99_ms: p99 }
 }
 
 /** An agent's id as a poll names it: its token's agent, or X-Agent-Id for the shared key. */
@@ -30,6 +43,8 @@ type Entry = {
 export class FleetReports {
   readonly #last = new Map<string, Entry>()
   readonly #holding = new Map<string, number>()
+  /** Health reported since the last batch, per agent and version. */
+  readonly #health = new Map<string, HealthRow>()
 
   constructor(
     private readonly opts: { cap: number; onApplied?: (agentId: string, version: number, at: number) => void },
@@ -37,6 +52,8 @@ export class FleetReports {
 
   /** A poll from `agentId`, answered with (or confirming) version `fetched`. */
   poll(agentId: string, headers: Headers, fetched: number | null, now: number): void {
+    const health = headers.get('x-worker-health')
+    if (health !== null) this.#addHealth(agentId, healthIn(health))
     const applied = versionIn(headers.get('x-applied-version'))
     const rv = versionIn(headers.get('x-rejected-version'))
     const reason = headers.get('x-rejected-reason')
@@ -56,6 +73,29 @@ export class FleetReports {
     if (fetched !== null) e.fetched = fetched
     if (rejected?.version !== e.rejected?.version || rejected?.reason !== e.rejected?.reason) e.rejected = rejected
     e.dirty = true
+  }
+
+  #addHealth(agentId: string, h: HealthRow | null): void {
+    if (h === null || h.hits === 0) return
+    const key = `${agentId}\0${h.version}`
+    const sum = this.#health.get(key)
+    if (sum) {
+      sum.hits += h.hits
+      sum.errors += h.errors
+      sum.p99_ms = Math.max(sum.p99_ms, h.p99_ms)
+    } else if (this.#health.size < this.opts.cap) this.#health.set(key, { ...h, agent_id: agentId })
+  }
+
+  /** Health reported since the last batch (handed over: the next batch starts empty). */
+  drainHealth(): HealthRow[] {
+    const out = [...this.#health.values()]
+    this.#health.clear()
+    return out
+  }
+
+  /** Health the store did not take: added to the next batch. */
+  undrainHealth(rows: HealthRow[]): void {
+    for (const r of rows) this.#addHealth(r.agent_id, r)
   }
 
   /** A long-poll from `agentId` is held; call the result when it ends. */

@@ -68,7 +68,12 @@ export class FleetService {
 
   async #flush(): Promise<void> {
     const batch = this.reports.drain(this.#now())
+    const health = this.reports.drainHealth()
     try {
+      if (health.length > 0) await guard((signal) => this.store.saveHealth(health, signal), 'write', this.logger).catch((e) => {
+        this.reports.undrainHealth(health)
+        throw e
+      })
       if (batch.length > 0) {
         const known = new Set(await guard((signal) => this.store.saveReports(batch, signal), 'write', this.logger))
         this.reports.forget(batch.filter((r) => !known.has(r.agent_id)).map((r) => r.agent_id))
@@ -98,6 +103,12 @@ export class FleetService {
     return { current, now: this.#now(), staleMs: this.staleMs, holding: this.reports.holding }
   }
 
+  /** Statuses against the version each agent should run (its cohort's, during a rollout). */
+  #served(): StatusContext {
+    if (this.config.routing === null) return this.#context(this.config.snapshot?.doc.version ?? null)
+    return { ...this.#context(null), current: (id: string) => this.config.snapshotFor(id)?.doc.version ?? null }
+  }
+
   /** Every agent the store knows, with this replica's newer news of each. */
   async #rows(requestId?: string): Promise<AgentRow[]> {
     const rows = await guard((signal) => this.store.agents(signal), 'read', this.logger, requestId)
@@ -125,7 +136,7 @@ export class FleetService {
 
   /** GET /agents: the summary of the whole fleet, and the agents that pass the filters. */
   async list(filter: { status?: Status; labels: [string, string][] }, requestId?: string): Promise<{ summary: Summary; agents: FleetAgent[] }> {
-    const ctx = this.#context(this.config.snapshot?.doc.version ?? null)
+    const ctx = this.#served()
     const summary = emptySummary()
     const agents: FleetAgent[] = []
     for (const r of await this.#rows(requestId)) {
@@ -139,7 +150,16 @@ export class FleetService {
   async get(id: string, requestId?: string): Promise<FleetAgent> {
     const r = await guard((signal) => this.store.agent(id, signal), 'read', this.logger, requestId)
     if (r === null) throw new NotFound(`no agent ${id} is registered`, 'agent_not_found')
-    return this.#shown(this.#overlay(r), this.#context(this.config.snapshot?.doc.version ?? null))
+    return this.#shown(this.#overlay(r), this.#served())
+  }
+
+  /** Every agent the store knows with what this replica heard newer (the rollouts' view). */
+  rows(requestId?: string): Promise<AgentRow[]> {
+    return this.#rows(requestId)
+  }
+
+  isStale(a: AgentRow): boolean {
+    return statusOf(a, this.#context(null)) === 'stale'
   }
 
   /** The summary alone (metrics). */

@@ -6,14 +6,16 @@ export type Summary = Record<Status, number>
 
 /** What decides an agent's status: the fleet's current version, the time, and how long an agent may go
  *  unseen before it is stale. */
-export type StatusContext = { current: number | null; now: number; staleMs: number; holding: (agentId: string) => boolean }
+export type StatusContext = { current: number | null | ((agentId: string) => number | null); now: number; staleMs: number; holding: (agentId: string) => boolean }
 
 /** In this order: stale (not seen within `staleMs` and holding no long-poll), rejected (its worker
- *  refused the current version), in_sync (its worker applied the current version), behind. */
+ *  refused the version it should run), in_sync (its worker applied it), behind. */
 export function statusOf(a: Pick<AgentRow, 'agent_id' | 'last_seen_at' | 'applied_version' | 'rejected'>, c: StatusContext): Status {
   if (c.now - Date.parse(a.last_seen_at) > c.staleMs && !c.holding(a.agent_id)) return 'stale'
-  if (c.current !== null && a.rejected !== null && a.rejected.version === c.current) return 'rejected'
-  if (c.current !== null && a.applied_version === c.current) return 'in_sync'
+  // The version this agent should run: during a rollout, its cohort's.
+  const current = typeof c.current === 'function' ? c.current(a.agent_id) : c.current
+  if (current !== null && a.rejected !== null && a.rejected.version === current) return 'rejected'
+  if (current !== null && a.applied_version === current) return 'in_sync'
   return 'behind'
 }
 

@@ -8,7 +8,7 @@ export type ConfigInput = { url: string; timeout_ms?: number }
 export type WriteContext = {
   /** The admin key's name, or `key:<8 hex of its sha256>`. */
   actor: string
-  action: 'config.write' | 'config.rollback'
+  action: 'config.write' | 'config.rollback' | 'rollout.start' | 'rollout.rollback'
   comment?: string | null
   request_id?: string
   /** If-Match: the current version must be this one (of this store), or any ('any'); absent: no condition. */
