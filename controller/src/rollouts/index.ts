@@ -38,6 +38,7 @@ const Rollout = t.Object({
   config: t.Object({ url: t.String(), timeout_ms: t.Optional(Int()) }),
   eligible: Int({ description: 'agents taking part, fixed at the start (not stale, matching the selector)' }),
   cohort: t.Object({ ...Figures.properties, applied: Int({ description: 'cohort agents whose worker applied the candidate or later' }) }),
+  cohort_agents: t.Array(t.String(), { description: 'the agents of the step in force, in cohort order' }),
   stable: Figures,
   reason: Nullable(t.String()),
   rollback_version: Nullable(Int()),

@@ -315,6 +315,7 @@ export class RolloutService {
       config: row.spec.config,
       eligible: row.eligible.length,
       cohort: { ...figs.cohort, applied },
+      cohort_agents: [...cohort],
       stable: figs.stable,
       reason: row.reason,
       rollback_version: row.rollback_version,
