@@ -7,7 +7,7 @@ import { KEYS, ready, run, setConfig, startController } from './lib/dcm'
 import type { Figure } from './lib/report'
 import { versus, type Target } from './lib/wrk'
 
-const agent = (etag: string) => ({ Authorization: `Bearer ${KEYS.agent}`, 'If-None-Match': etag, 'X-Agent-Id': 'bench-agent-0001' })
+const agent = (etag: string) => ({ Authorization: `Bearer ${KEYS.agent}`, 'If-None-Match': etag, 'X-Agent-Id': 'bench-agent-0001', 'X-Applied-Version': '1' })
 
 /** Each target must answer 304 with the key and 401 without: otherwise the figure means nothing. */
 async function check(t: Target) {

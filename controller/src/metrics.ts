@@ -84,7 +84,7 @@ export function controllerMetrics(read: { version: () => number | null; held: ()
     // Read from the HTTP counts of the write routes: a write's answer is its result.
     collect() {
       this.reset()
-      for (const result of ['created', 'unchanged', 'refused', 'failed']) this.inc({ result }, 0)
+      for (const result of ['created', 'unchanged', 'refused', 'precondition_failed', 'failed']) this.inc({ result }, 0)
       for (const route of WRITE_ROUTES)
         for (const [status, n] of Object.entries(http.routes.get(route)?.answers.POST ?? {})) this.inc({ result: writeResult(Number(status)) }, n)
     },

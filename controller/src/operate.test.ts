@@ -140,7 +140,8 @@ describe('who runs what', () => {
     expect(rows).toContain('alice config.rollback version 5 precondition_failed')
     expect(rows).toContain(`${anon} config.write version 2 created`)
     expect(rows).toContain('alice config.write version 2 unchanged')
-    expect(rows.filter((r) => r.includes('agent.register'))).toEqual([])  // known ids (200) are not new agents
+    // Each agent registered with an id the store did not know is a new agent (200, its own id kept).
+    expect(rows.filter((r) => r.includes('agent.register')).sort()).toEqual(['web-1', 'web-2', 'web-3', 'web-4'].map((id) => `key:${new Bun.CryptoHasher('sha256').update('agent-key').digest('hex').slice(0, 8)} agent.register agent ${id} registered`))
     expect(body.records[0]).toMatchObject({ request_id: expect.any(String), at: expect.any(String) })
     expect((await call(`/audit?limit=1&before=${body.records[0].id}`)).body.records[0].id).toBeLessThan(body.records[0].id)
   })

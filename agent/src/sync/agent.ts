@@ -60,9 +60,10 @@ export class Agent {
       () => this.#state.current.etag !== null && this.#state.current.etag === this.#controller.confirmedEtag,
       this.#abort.signal,
       () => {
-        // The controller hears what the worker now runs with the next poll, started now.
+        // The controller hears what the worker now runs with the next poll, started now — unless the
+        // controller is failing: then the poll waits for its backoff like any other.
         this.#controller.reportChanged()
-        this.#loops.controller.kick()
+        if (this.#peers.controller.status.consecutive_failures === 0) this.#loops.controller.kick()
       },
     )
     const crash = (loop: string) => (e: unknown): Next => {

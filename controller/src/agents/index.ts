@@ -26,7 +26,7 @@ export const agentRoutes = (agents: AgentService, auth: AuthPlugin<Role>, opts: 
           throw new Invalid('header "X-Agent-Token": must be the agent_token this controller issued (43 characters of base64url), or "new"')
         const rid = requestIdOf(request)
         const r = await agents.register(b, presented, rid)
-        if (r.status === 201) await audit.record({ actor: actor(presentedKey(request.headers)), action: 'agent.register', target: `agent ${r.agent_id}`, request_id: rid, outcome: 'registered' })
+        if (r.created) await audit.record({ actor: actor(presentedKey(request.headers)), action: 'agent.register', target: `agent ${r.agent_id}`, request_id: rid, outcome: 'registered' })
         set.status = r.status
         const reply = { agent_id: r.agent_id, poll_url: opts.pollUrl, poll_interval_seconds: opts.pollIntervalSeconds }
         return r.agent_token === null ? reply : { ...reply, agent_token: r.agent_token }

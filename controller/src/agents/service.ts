@@ -5,7 +5,8 @@ import { AgentRevoked, tokenMismatch, tooManyRegistrations } from './errors'
 import type { Registration } from './model'
 import { hashToken, newToken, TokenRegistry } from './tokens'
 
-export type Registered = { status: 200 | 201; agent_id: string; agent_token: string | null }
+/** `created`: the store made a new row (a new agent, or a presented id the store did not know). */
+export type Registered = { status: 200 | 201; agent_id: string; agent_token: string | null; created: boolean }
 
 export type AgentServiceOptions = { agentKeys: readonly string[]; adminKeys: readonly string[]; newAgentsPerMinute: number; now?: () => number }
 
@@ -70,7 +71,7 @@ export class AgentService {
         if (hash !== null) this.tokens.learn({ agent_id, token_hash: hash, revoked: false })
         // A presented id that this database did not know: a reset or restored database, or another region.
         if (wantsId && outcome === 'created') this.logger.info('known agent re-registered into an empty record', { agent_id, request_id: requestId })
-        return { status: wantsId ? 200 : 201, agent_id, agent_token }
+        return { status: wantsId ? 200 : 201, agent_id, agent_token, created: outcome === 'created' }
       case 'revoked':
         throw new AgentRevoked()
       case 'mismatch':

@@ -48,7 +48,7 @@ export const auditRoutes = (audit: Audit, auth: AuthPlugin<Role>) =>
       auth: ['admin'],
       query: t.Object({
         limit: t.Optional(t.Integer({ minimum: 1, maximum: 500, description: 'records per page (default 50)' })),
-        before: t.Optional(t.Integer({ minimum: 1, description: 'only records below this id (the previous page’s next_before)' })),
+        before: t.Optional(t.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER, description: 'only records below this id (the previous page’s next_before)' })),
       }),
       response: { 200: t.Object({ records: t.Array(Record), next_before: Nullable(Int()) }), 401: ErrorShape, 403: ErrorShape, 422: ErrorShape, 429: ErrorShape, 503: ErrorShape },
       detail: { summary: 'The audit trail, newest first: every config write and rollback (also refused ones), every new agent and revocation', tags: ['audit'] },

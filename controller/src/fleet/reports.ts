@@ -30,6 +30,8 @@ export const reportedId = (header: string | null) => (header !== null && ID.test
 
 type Entry = {
   seen: number
+  /** `seen` as last handed to the store. */
+  written: number
   fetched: number | null
   applied: number | null
   appliedAt: number | null
@@ -47,7 +49,12 @@ export class FleetReports {
   readonly #health = new Map<string, HealthRow>()
 
   constructor(
-    private readonly opts: { cap: number; onApplied?: (agentId: string, version: number, at: number) => void },
+    private readonly opts: {
+      cap: number
+      /** How old the stored last_seen_at may get before a poll that changed nothing is written again. */
+      refreshMs: number
+      onApplied?: (agentId: string, version: number, at: number) => void
+    },
   ) {}
 
   /** A poll from `agentId`, answered with (or confirming) version `fetched`. */
@@ -61,18 +68,29 @@ export class FleetReports {
     let e = this.#last.get(agentId)
     if (e === undefined) {
       if (this.#last.size >= this.opts.cap) return
-      e = { seen: now, fetched, applied: null, appliedAt: null, rejected: null, dirty: true }
-      this.#last.set(agentId, e)
+      // First news of this agent on this replica: what it applied may be old news (a restart, another
+      // replica), so it is not taken as a new apply (no convergence observation, applied_at unknown).
+      this.#last.set(agentId, { seen: now, written: 0, fetched, applied, appliedAt: null, rejected, dirty: true })
+      return
     }
+    let changed = false
     if (applied !== e.applied) {
       e.applied = applied
       e.appliedAt = applied === null ? null : now
       if (applied !== null) this.opts.onApplied?.(agentId, applied, now)
+      changed = true
     }
     e.seen = now
-    if (fetched !== null) e.fetched = fetched
-    if (rejected?.version !== e.rejected?.version || rejected?.reason !== e.rejected?.reason) e.rejected = rejected
-    e.dirty = true
+    if (fetched !== null && fetched !== e.fetched) {
+      e.fetched = fetched
+      changed = true
+    }
+    if (rejected?.version !== e.rejected?.version || rejected?.reason !== e.rejected?.reason) {
+      e.rejected = rejected
+      changed = true
+    }
+    // A poll that changed nothing is written only when the stored last_seen_at is getting old.
+    if (changed || now - e.written > this.opts.refreshMs) e.dirty = true
   }
 
   #addHealth(agentId: string, h: HealthRow | null): void {
@@ -116,10 +134,11 @@ export class FleetReports {
     for (const [agent_id, e] of this.#last) {
       if (this.#holding.has(agent_id)) {
         e.seen = now
-        e.dirty = true
+        if (now - e.written > this.opts.refreshMs) e.dirty = true
       }
       if (!e.dirty) continue
       e.dirty = false
+      e.written = e.seen
       out.push({
         agent_id,
         last_seen_at: new Date(e.seen),
@@ -136,7 +155,10 @@ export class FleetReports {
   undrain(reports: AgentReport[]): void {
     for (const r of reports) {
       const e = this.#last.get(r.agent_id)
-      if (e) e.dirty = true
+      if (e) {
+        e.dirty = true
+        e.written = 0
+      }
     }
   }
 

@@ -24,6 +24,10 @@ export class FleetService {
   #timer: Timer | undefined
   #flushing: Promise<void> | null = null
   #convergedThrough = 0
+  /** Whether convergence is worth looking for at the next batch: an agent applied something here, or
+   *  a while passed (another replica's agents). */
+  #convergenceDue = true
+  #batches = 0
 
   constructor(
     private readonly store: ConfigStore,
@@ -36,7 +40,10 @@ export class FleetService {
     this.staleMs = 3 * opts.pollIntervalMs + opts.flushMs
     this.reports = new FleetReports({
       cap: MAX_REPORTED,
+      // A third of the stale limit: an agent that keeps polling is never shown stale for want of a write.
+      refreshMs: this.staleMs / 3,
       onApplied: (_, version, at) => {
+        this.#convergenceDue = true
         const doc = this.config.snapshot?.doc
         if (doc && version === doc.version) opts.onApplied?.(Math.max(0, at - Date.parse(doc.updated_at)) / 1000)
       },
@@ -53,10 +60,12 @@ export class FleetService {
     tick()
   }
 
-  /** Stop the batches and write the last one. */
+  /** Stop the batches and write the last one (after a batch under way, which may have drained before
+   *  the last polls were answered). */
   async stop(): Promise<void> {
     clearTimeout(this.#timer)
     this.#timer = undefined
+    await this.#flushing
     await this.flush()
   }
 
@@ -78,7 +87,12 @@ export class FleetService {
         const known = new Set(await guard((signal) => this.store.saveReports(batch, signal), 'write', this.logger))
         this.reports.forget(batch.filter((r) => !known.has(r.agent_id)).map((r) => r.agent_id))
       }
-      await this.#convergence()
+      // The fleet is read only when convergence may have moved: after an apply heard here, or every
+      // tenth batch (applies heard by other replicas).
+      if (this.#convergenceDue || ++this.#batches % 10 === 0) {
+        this.#convergenceDue = false
+        await this.#convergence()
+      }
     } catch (e) {
       this.reports.undrain(batch)
       this.logger.debug('fleet reports not saved; kept for the next batch', { error: e as Error })

@@ -54,7 +54,7 @@ export function postgresFleet(pool: ReturnType<typeof renewable>): FleetCalls {
           update agents a set
             fetched_version = case when a.last_seen_at <= r.seen then r.fetched else a.fetched_version end,
             applied_version = case when a.last_seen_at <= r.seen then r.applied else a.applied_version end,
-            applied_at = case when a.last_seen_at <= r.seen then r.applied_at else a.applied_at end,
+            applied_at = case when a.last_seen_at <= r.seen and a.applied_version is distinct from r.applied then r.applied_at else a.applied_at end,
             rejected_version = case when a.last_seen_at <= r.seen then r.rejected_version else a.rejected_version end,
             rejected_reason = case when a.last_seen_at <= r.seen then r.rejected_reason else a.rejected_reason end,
             last_seen_at = greatest(a.last_seen_at, r.seen)

@@ -39,7 +39,7 @@ export function sqliteStore(path: string): ConfigStore {
       `update agents set
          fetched_version = case when last_seen_at <= $seen then $fetched else fetched_version end,
          applied_version = case when last_seen_at <= $seen then $applied else applied_version end,
-         applied_at = case when last_seen_at <= $seen then $applied_at else applied_at end,
+         applied_at = case when last_seen_at <= $seen and applied_version is not $applied then $applied_at else applied_at end,
          rejected_version = case when last_seen_at <= $seen then $rejected_version else rejected_version end,
          rejected_reason = case when last_seen_at <= $seen then $rejected_reason else rejected_reason end,
          last_seen_at = max(last_seen_at, $seen)
