@@ -78,7 +78,7 @@ export const COMMANDS: Spec[] = [
   spec('agent', 'One agent in detail.', ['ID'], {}),
   spec('audit', 'The audit log (every write, registration and revocation), newest first.', [], { limit: { type: 'string' } }, ['Options:', '  --limit N    how many, 1..500 (server default 50)']),
   spec('watch', 'Follow the config: print each new version, then the fleet summary until every agent that is not stale is in sync. Ctrl-C ends it.', [], {}),
-  spec('rollout start', 'Start a staged rollout of a new config: each step widens the cohort of agents on the new version after its bake time, while the cohort stays healthy; else it rolls back.', [], {
+  spec('rollout start', 'Start a staged rollout of a new config: the cohort on the new version widens step by step after each bake time while it stays healthy, else it rolls back.', [], {
     url: { type: 'string' },
     'timeout-ms': { type: 'string' },
     comment: { type: 'string' },
@@ -108,7 +108,7 @@ export const COMMANDS: Spec[] = [
   ]),
   spec('rollout list', 'Rollouts, newest first.', [], { limit: { type: 'string' } }, ['Options:', '  --limit N    how many, 1..100 (server default 20)']),
   spec('rollout show', 'One rollout in detail, with every decision.', ['ID'], {}),
-  spec('rollout pause', 'Hold the rollout at its step (no widening, no rollback by the gate) until resumed.', ['[ID]'], {}, ['ID defaults to the current rollout.']),
+  spec('rollout pause', 'Hold the rollout at its step: no widening until resumed.', ['[ID]'], {}, ['ID defaults to the current rollout.']),
   spec('rollout resume', 'Let a paused rollout go on.', ['[ID]'], {}, ['ID defaults to the current rollout.']),
   spec('rollout abort', 'Roll back now: a new version with the stable content, for everyone.', ['[ID]'], {}, ['ID defaults to the current rollout.']),
   spec('rollout promote', 'Skip the remaining steps: the new version for everyone now.', ['[ID]'], {}, ['ID defaults to the current rollout.']),
@@ -204,8 +204,9 @@ function parseOrUsage(args: string[], options: Options, help: string) {
   try {
     return parseArgs({ args, options, allowPositionals: true, strict: true })
   } catch (e) {
-    // parseArgs explains: "Unknown option '--x'", "Option '--limit <value>' argument missing", …
-    throw new UsageError((e as Error).message.split('. To specify')[0]!, help)
+    // parseArgs explains: "Unknown option '--x'", "Option '--limit <value>' argument missing", …; its first
+    // sentence is enough (the rest suggests `--` or `--x=-1`).
+    throw new UsageError((e as Error).message.split(/\.(?:\s|$)/)[0]!, help)
   }
 }
 
