@@ -12,7 +12,7 @@ import { COMMANDS } from './args'
 import { createApi } from './client'
 import type { Agent, AuditRecord, Entry, Fleet, Rollout } from './contract'
 import { run } from './main'
-import { watchRollout } from './rollout-watch'
+import { MAX_MISSES, watchRollout } from './rollout-watch'
 
 type Responder = (req: Request, body: unknown) => Response | Promise<Response>
 type Sent = { method: string; path: string; query: [string, string][]; headers: Record<string, string>; body: unknown }
@@ -663,11 +663,12 @@ describe('rollout status --watch', () => {
       return typeof next === 'function' ? next() : Response.json(next)
     }) as typeof fetch
     const lines: string[] = []
+    const warnings: string[] = []
     const failures: string[] = []
     const api = createApi({ url: 'http://ctl.test', key: 'k', fetcher, signal: stop.signal })
     const go = (first: Rollout, json = false) =>
-      watchRollout(api, first, { json, everyMs: 1, signal: stop.signal, line: (l) => lines.push(l), fail: (f) => (failures.push(f.error), f.kind === 'server' ? 3 : 1) })
-    return { go, lines, sent, failures }
+      watchRollout(api, first, { json, everyMs: 1, signal: stop.signal, line: (l) => lines.push(l), warn: (l) => warnings.push(l), fail: (f) => (failures.push(f.error), f.kind === 'refused' ? 1 : 3) })
+    return { go, lines, sent, failures, warnings }
   }
 
   test('prints the rollout, then only what changed (a decision, the step, the health) until it completes: exit 0', async () => {
@@ -704,13 +705,24 @@ describe('rollout status --watch', () => {
     ])
   })
 
-  test('Ctrl-C ends it with 130 (it did not complete); a refusal or a 5xx mid-watch ends it with its code', async () => {
+  test('Ctrl-C ends it with 130 (it did not complete); a refusal mid-watch ends it with exit 1', async () => {
     const stopped = scripted([step0])
     expect(await stopped.go(step0)).toBe(130)
     const gone = scripted([refuse(404, 'rollout_not_found', 'gone')])
     expect([await gone.go(step0), gone.failures]).toEqual([1, ['rollout_not_found']])
-    const down = scripted([refuse(503, 'store_unavailable', 'down')])
-    expect([await down.go(step0), down.failures]).toEqual([3, ['store_unavailable']])
+  })
+
+  const unreachable = () => Promise.reject(new TypeError('Unable to connect')) as unknown as Response
+  test('a controller briefly gone (a restart) is waited for, said once on stderr; the rollout is followed to its end', async () => {
+    const s = scripted([unreachable, refuse(503, 'store_unavailable', 'down'), unreachable, advanced, completed])
+    expect(await s.go(step0)).toBe(0)
+    expect(s.warnings).toEqual(['dcm: no answer from the controller (Unable to connect); trying again every 0.001 s', 'dcm: the controller answers again'])
+    expect(s.lines.at(-1)).toBe('rollout r-7 completed: version 12 is the stable version for every agent')
+  })
+
+  test(`${MAX_MISSES + 1} failed reads in a row end it with exit 3`, async () => {
+    const s = scripted(Array.from({ length: MAX_MISSES + 1 }, (_, i) => (i % 2 ? unreachable : refuse(503, 'store_unavailable', 'down'))))
+    expect([await s.go(step0), s.failures, s.warnings.length]).toEqual([3, [MAX_MISSES % 2 ? 'unreachable' : 'store_unavailable'], 1])
   })
 
   test('through the command: GET /rollouts/current, then the rollout by id every 2 s until it ends', async () => {

@@ -1,15 +1,27 @@
 /** `dcm rollout status --watch`: prints the rollout, then re-reads it (GET /rollouts/:id) every 2 s and prints
  *  what changed — state or step, each new decision, the cohort's and the stable agents' health — until it
  *  ends. The rollout routes have no long-poll, so this is a plain poll; by id, because GET /rollouts/current
- *  answers 404 once it has ended. Exit 0 when it completed, 1 when rolled back or aborted, 130 on Ctrl-C. */
+ *  answers 404 once it has ended. A controller that is briefly gone (a restart: the rollout continues where it
+ *  was) is waited for, up to MAX_MISSES reads in a row. Exit 0 when it completed, 1 when rolled back or
+ *  aborted, 130 on Ctrl-C. */
 import type { Api, Failure } from './client'
 import type { Decision, Rollout, RolloutState } from './contract'
 import { decisionLine, healthLine, LAST_DECISIONS, rolloutFields, stepLine } from './render'
 import { pause } from './watch'
 
-export type RolloutWatchIo = { json: boolean; signal?: AbortSignal; everyMs?: number; line(text: string): void; fail(f: Failure): number }
+export type RolloutWatchIo = {
+  json: boolean
+  signal?: AbortSignal
+  everyMs?: number
+  line(text: string): void
+  /** A note on stderr (the controller went away; still trying). */
+  warn(text: string): void
+  fail(f: Failure): number
+}
 
 export const WATCH_EVERY_MS = 2000
+/** Reads in a row that may fail (unreachable or 5xx) before watch gives up: a minute at 2 s. */
+export const MAX_MISSES = 30
 const ENDED: Record<RolloutState, number | null> = { running: null, paused: null, completed: 0, rolled_back: 1, aborted: 1 }
 const INTERRUPTED = 130
 
@@ -17,6 +29,7 @@ export async function watchRollout(api: Api, first: Rollout, io: RolloutWatchIo)
   const every = io.everyMs ?? WATCH_EVERY_MS
   let previous: Rollout | null = null
   let r = first
+  let misses = 0
   for (;;) {
     for (const l of changes(previous, r, io.json)) io.line(l)
     const code = ENDED[r.state]
@@ -28,7 +41,13 @@ export async function watchRollout(api: Api, first: Rollout, io: RolloutWatchIo)
     if (io.signal?.aborted) return INTERRUPTED
     const next = await api.rollout(r.id)
     if (io.signal?.aborted) return INTERRUPTED
-    if (!next.ok) return io.fail(next)
+    if (!next.ok) {
+      if (next.kind === 'refused' || ++misses > MAX_MISSES) return io.fail(next)
+      if (misses === 1) io.warn(`dcm: no answer from the controller (${next.kind === 'unreachable' ? next.message : `${next.error}, HTTP ${next.status}`}); trying again every ${every / 1000} s`)
+      continue
+    }
+    if (misses > 0) io.warn('dcm: the controller answers again')
+    misses = 0
     previous = r
     r = next.data
   }

@@ -59,7 +59,7 @@ export const ROLLOUT_COMMANDS: Record<string, Command> = {
   'rollout status': ({ values: v }, ctx) => async () => {
     const r = await ctx.api.currentRollout()
     if (!r.ok) return fail(ctx, r)
-    if (v.watch) return watchRollout(ctx.api, r.data, { json: ctx.json, signal: ctx.io.signal, line: (s) => ctx.io.out(s), fail: (f) => fail(ctx, f) })
+    if (v.watch) return watchRollout(ctx.api, r.data, { json: ctx.json, signal: ctx.io.signal, line: (s) => ctx.io.out(s), warn: (s) => ctx.io.err(s), fail: (f) => fail(ctx, f) })
     return print(ctx, r.data, () => rolloutFields(r.data, LAST_DECISIONS))
   },
 
