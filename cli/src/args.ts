@@ -78,7 +78,7 @@ export const COMMANDS: Spec[] = [
   spec('agent', 'One agent in detail.', ['ID'], {}),
   spec('audit', 'The audit log (every write, registration and revocation), newest first.', [], { limit: { type: 'string' } }, ['Options:', '  --limit N    how many, 1..500 (server default 50)']),
   spec('watch', 'Follow the config: print each new version, then the fleet summary until every agent that is not stale is in sync. Ctrl-C ends it.', [], {}),
-  spec('rollout start', 'Start a staged rollout of a new config: the cohort on the new version widens step by step after each bake time while it stays healthy, else it rolls back.', [], {
+  spec('rollout start', 'Start a staged rollout of a new config: a cohort of agents that grows step by step while it stays healthy, else a rollback.', [], {
     url: { type: 'string' },
     'timeout-ms': { type: 'string' },
     comment: { type: 'string' },
