@@ -9,10 +9,15 @@ export class UsageError extends Error {
   }
 }
 
+/** min_hits sent when --min-hits is not given: an error rate over fewer hits says little. */
+export const MIN_HITS_DEFAULT = 100
+export const MAX_STEPS = 10
+
 type Options = NonNullable<ParseArgsConfig['options']>
 
-/** Options every command takes. `--url` is the controller's URL except after `config set`, where it is the
- *  config's: there the controller's URL goes before the command (`dcm --url C config set --url U`) or in DCM_URL. */
+/** Options every command takes. `--url` is the controller's URL except after `config set` and `rollout start`,
+ *  where it is the config's: there the controller's URL goes before the command (`dcm --url C config set --url U`)
+ *  or in DCM_URL. */
 const GLOBAL = {
   url: { type: 'string' },
   key: { type: 'string' },
@@ -73,6 +78,40 @@ export const COMMANDS: Spec[] = [
   spec('agent', 'One agent in detail.', ['ID'], {}),
   spec('audit', 'The audit log (every write, registration and revocation), newest first.', [], { limit: { type: 'string' } }, ['Options:', '  --limit N    how many, 1..500 (server default 50)']),
   spec('watch', 'Follow the config: print each new version, then the fleet summary until every agent that is not stale is in sync. Ctrl-C ends it.', [], {}),
+  spec('rollout start', 'Start a staged rollout of a new config: a cohort of agents that grows step by step while it stays healthy, else a rollback.', [], {
+    url: { type: 'string' },
+    'timeout-ms': { type: 'string' },
+    comment: { type: 'string' },
+    steps: { type: 'string' },
+    'max-error-rate': { type: 'string' },
+    'min-hits': { type: 'string' },
+    'max-p99-ms': { type: 'string' },
+    selector: { type: 'string', multiple: true },
+  }, [
+    'Options:',
+    '  --url U                the new config\'s URL (required; http or https)',
+    '  --timeout-ms N         its upstream timeout, 1..60000',
+    '  --comment C            why (kept in the history, at most 500 characters)',
+    '  --steps P:S,P:S,...    required: percent of the agents (1..100, increasing) and bake seconds of each step,',
+    '                         1 to 10 steps, e.g. 10:30,50:60,100:0 (everyone gets the version at completion)',
+    '  --max-error-rate R     required: the cohort error rate (0..1, e.g. 0.05) above which it rolls back',
+    `  --min-hits N           hits the cohort needs before its error rate counts (default ${MIN_HITS_DEFAULT})`,
+    '  --max-p99-ms N         the cohort upstream p99 above which it rolls back (default: no limit)',
+    '  --selector k=v         only agents with this label take part (repeatable: all must hold)',
+    '',
+    "Here --url is the config's URL: give the controller's before the command (dcm --url C rollout start --url U) or in DCM_URL.",
+  ]),
+  spec('rollout status', 'The current rollout: state, step, each step\'s cohort, cohort vs stable health, the last decisions.', [], { watch: { type: 'boolean' } }, [
+    'Options:',
+    '  --watch    re-read it every 2 s, printing what changes, until it ends:',
+    '             exit 0 when it completed, 1 when it was rolled back or aborted (130 on Ctrl-C)',
+  ]),
+  spec('rollout list', 'Rollouts, newest first.', [], { limit: { type: 'string' } }, ['Options:', '  --limit N    how many, 1..100 (server default 20)']),
+  spec('rollout show', 'One rollout in detail, with every decision.', ['ID'], {}),
+  spec('rollout pause', 'Hold the rollout at its step: no widening until resumed.', ['[ID]'], {}, ['ID defaults to the current rollout.']),
+  spec('rollout resume', 'Let a paused rollout go on.', ['[ID]'], {}, ['ID defaults to the current rollout.']),
+  spec('rollout abort', 'Roll back now: a new version with the stable content, for everyone.', ['[ID]'], {}, ['ID defaults to the current rollout.']),
+  spec('rollout promote', 'Skip the remaining steps: the new version for everyone now.', ['[ID]'], {}, ['ID defaults to the current rollout.']),
 ]
 
 export const TOP_HELP = `dcm — operate a dcm controller
@@ -87,11 +126,16 @@ Exit codes: 0 ok, 1 the server refused (4xx), 2 usage error, 3 controller unreac
 
 ${GLOBAL_HELP}`
 
-const CONFIG_HELP = `Usage: dcm config <get|set|history|rollback> [options]
+/** Commands with subcommands, and the help of the group. */
+const groupHelp = (group: string) => {
+  const members = COMMANDS.filter((c) => c.name.startsWith(`${group} `))
+  return `Usage: dcm ${group} <${members.map((c) => c.name.split(' ')[1]).join('|')}> [options]
 
-${COMMANDS.filter((c) => c.name.startsWith('config ')).map((c) => `  ${c.name.padEnd(18)}${c.summary}`).join('\n')}
+${members.map((c) => `  ${c.name.padEnd(18)}${c.summary}`).join('\n')}
 
 ${GLOBAL_HELP}`
+}
+const GROUPS: Record<string, string> = { config: groupHelp('config'), rollout: groupHelp('rollout') }
 
 export type Values = Record<string, string | boolean | (string | boolean)[] | undefined>
 /** A string option's value (undefined when absent). */
@@ -120,28 +164,32 @@ export function parse(argv: string[]): Parsed {
   }
   let name = word
   let tail = rest.slice(1)
-  if (word === 'config') {
+  const group = GROUPS[word]
+  if (group !== undefined) {
     const sub = tail[0]
     if (sub === undefined || sub.startsWith('-')) {
-      if (sub === '--help' || sub === '-h' || lead.help) return { kind: 'help', text: CONFIG_HELP }
-      throw new UsageError('config needs a subcommand: get, set, history or rollback', CONFIG_HELP)
+      if (sub === '--help' || sub === '-h' || lead.help) return { kind: 'help', text: group }
+      const subs = COMMANDS.filter((c) => c.name.startsWith(`${word} `)).map((c) => c.name.split(' ')[1]!)
+      throw new UsageError(`${word} needs a subcommand: ${subs.slice(0, -1).join(', ')} or ${subs.at(-1)}`, group)
     }
-    name = `config ${sub}`
+    name = `${word} ${sub}`
     tail = tail.slice(1)
   }
   const command = COMMANDS.find((c) => c.name === name)
-  if (!command) throw new UsageError(`unknown command "${name}"`, name.startsWith('config ') ? CONFIG_HELP : TOP_HELP)
-  // After `config set`, --url is the config's URL (its own option wins over the global one).
+  if (!command) throw new UsageError(`unknown command "${name}"`, GROUPS[name.split(' ')[0]!] ?? TOP_HELP)
+  // After `config set` and `rollout start`, --url is the config's URL (its own option wins over the global one).
   const own = { ...GLOBAL, ...command.options }
   const { values: v, positionals } = parseOrUsage(tail, own, command.help)
   if (lead.help || v.help) return { kind: 'help', text: command.help }
-  if (positionals.length !== command.args.length)
+  // An argument written [ID] may be left out.
+  const required = command.args.filter((a) => !a.startsWith('[')).length
+  if (positionals.length < required || positionals.length > command.args.length)
     throw new UsageError(
       command.args.length ? `${name} takes ${command.args.join(' ')}${positionals.length > command.args.length ? `; unexpected "${positionals[command.args.length]}"` : ''}` : `unexpected argument "${positionals[0]}"`,
       command.help,
     )
   const global: Global = {
-    url: (command.name === 'config set' ? undefined : str(v, 'url')) ?? str(lead, 'url'),
+    url: ('url' in command.options ? undefined : str(v, 'url')) ?? str(lead, 'url'),
     key: str(v, 'key') ?? str(lead, 'key'),
     json: Boolean(v.json || lead.json),
   }
@@ -156,8 +204,9 @@ function parseOrUsage(args: string[], options: Options, help: string) {
   try {
     return parseArgs({ args, options, allowPositionals: true, strict: true })
   } catch (e) {
-    // parseArgs explains: "Unknown option '--x'", "Option '--limit <value>' argument missing", …
-    throw new UsageError((e as Error).message.split('. To specify')[0]!, help)
+    // parseArgs explains: "Unknown option '--x'", "Option '--limit <value>' argument missing", …; its first
+    // sentence is enough (the rest suggests `--` or `--x=-1`).
+    throw new UsageError((e as Error).message.split(/\.(?:\s|$)/)[0]!, help)
   }
 }
 
@@ -170,6 +219,42 @@ export function int(raw: string, what: string, min: number, max: number, help: s
 export function status(raw: string, help: string): AgentStatus {
   if (!(STATUSES as readonly string[]).includes(raw)) throw new UsageError(`--status must be one of ${STATUSES.join(', ')}, not "${raw}"`, help)
   return raw as AgentStatus
+}
+
+/** `--steps 10:30,50:60,100:0`: percent (1..100, strictly increasing) and bake seconds of each step. */
+export function steps(raw: string, help: string): { percent: number; bake_seconds: number }[] {
+  const parts = raw.split(',')
+  if (parts.length > MAX_STEPS) throw new UsageError(`--steps takes 1 to ${MAX_STEPS} steps, not ${parts.length}`, help)
+  let previous = 0
+  return parts.map((part) => {
+    const m = /^\s*(\d{1,3}):(\d{1,7}(?:\.\d{1,3})?)\s*$/.exec(part)
+    if (!m) throw new UsageError(`--steps must be PERCENT:SECONDS,... (e.g. 10:30,50:60,100:0), not "${part}" in "${raw}"`, help)
+    const percent = Number(m[1])
+    if (percent < 1 || percent > 100) throw new UsageError(`--steps: a percent is from 1 to 100, not ${percent}`, help)
+    if (percent <= previous) throw new UsageError(`--steps: percents must increase (${percent} after ${previous})`, help)
+    previous = percent
+    return { percent, bake_seconds: Number(m[2]) }
+  })
+}
+
+/** A fraction from 0 to 1 (`0.05`, `.5`, `1`). */
+export function rate(raw: string, what: string, help: string): number {
+  if (!/^(\d+(\.\d*)?|\.\d+)$/.test(raw) || Number(raw) > 1) throw new UsageError(`${what} must be a number from 0 to 1 (e.g. 0.05), not "${raw}"`, help)
+  return Number(raw)
+}
+
+/** Repeated `--selector k=v` as one object; the same label twice is a usage error. */
+export function selector(raws: string[], help: string): Record<string, string> {
+  const out = new Map<string, string>()
+  for (const raw of raws) {
+    const eq = raw.indexOf('=')
+    if (eq < 1) throw new UsageError(`--selector must be label=value, not "${raw}"`, help)
+    const k = raw.slice(0, eq)
+    if (out.has(k)) throw new UsageError(`--selector names the label "${k}" twice`, help)
+    out.set(k, raw.slice(eq + 1))
+  }
+  // fromEntries defines each key as an own property (a label named __proto__ included).
+  return Object.fromEntries(out)
 }
 
 export function label(raw: string, help: string): string {

@@ -1,5 +1,6 @@
 /** The shapes the CLI renders: what the controller's routes answer (checked against the App type where
  *  the client settles each answer). */
+import type { Treaty } from '@elysiajs/eden'
 
 export type ConfigDoc = { version: number; store_id: string; url: string; timeout_ms?: number; updated_at: string }
 export type Entry = ConfigDoc & { created_by: string | null; comment: string | null }
@@ -24,3 +25,55 @@ export type Agent = {
 export type Fleet = { summary: Summary; agents: Agent[] }
 export type AuditRecord = { id: number; at: string; actor: string; action: string; target: string; request_id: string; outcome: string }
 export type AuditPage = { records: AuditRecord[]; next_before: number | null }
+
+/** Rollouts (issue 12), as /work/notes/rollout-api.md specifies them. */
+export const ROLLOUT_STATES = ['running', 'paused', 'completed', 'rolled_back', 'aborted'] as const
+export type RolloutState = (typeof ROLLOUT_STATES)[number]
+export type RolloutStep = { percent: number; bake_seconds: number; cohort: number; started_at: string | null }
+export type Health = { agents: number; hits: number; errors: number; error_rate: number | null; p99_ms: number | null }
+export type Decision = { at: string; action: string; step: number; detail: string }
+export type Rollout = {
+  id: string
+  version: number
+  stable_version: number
+  state: RolloutState
+  /** 0-based index into steps (tables count from 1). */
+  step: number
+  steps: RolloutStep[]
+  selector: Record<string, string> | null
+  gate: { max_error_rate: number; min_hits: number; max_p99_ms: number | null }
+  eligible: number
+  cohort: Health & { applied: number }
+  stable: Health
+  reason: string | null
+  rollback_version: number | null
+  created_by: string
+  created_at: string
+  updated_at: string
+  /** Newest last. */
+  decisions: Decision[]
+}
+export type RolloutPage = { rollouts: Rollout[] }
+export type RolloutInput = {
+  config: { url: string; timeout_ms?: number }
+  comment?: string
+  steps: { percent: number; bake_seconds: number }[]
+  selector?: Record<string, string>
+  gate: { max_error_rate: number; min_hits: number; max_p99_ms?: number }
+}
+export const ROLLOUT_ACTIONS = ['pause', 'resume', 'abort', 'promote'] as const
+export type RolloutAction = (typeof ROLLOUT_ACTIONS)[number]
+
+type Opts<Q = never> = { headers?: Record<string, string>; query?: Q; fetch?: RequestInit }
+type Res<T> = Promise<Treaty.TreatyResponse<{ 200: T; 201: T }>>
+type Act = { post(body?: undefined, o?: Opts): Res<Rollout> }
+
+/** The part of the treaty client the rollout routes will add. TODO(rollouts): typed once the routes land —
+ *  then the client calls them on App and this type goes. */
+export type RolloutRoutes = {
+  rollouts: ((p: { id: string }) => { get(o?: Opts): Res<Rollout> } & Record<RolloutAction, Act>) & {
+    get(o?: Opts<{ limit?: number }>): Res<RolloutPage>
+    post(body: RolloutInput, o?: Opts): Res<Rollout>
+    current: { get(o?: Opts): Res<Rollout> }
+  }
+}

@@ -1,6 +1,6 @@
 /** dcm's decisions in-process: argument parsing (usage errors before any request), the request each
  *  command sends, exit codes by answer, tables and --json, and watch's loop. The transport is injected:
- *  a stand-in answering as /work/notes/fleet-api.md specifies for the fleet routes, and the real
+ *  a stand-in answering as /work/notes/fleet-api.md and rollout-api.md specify, and the real
  *  controller app (app.handle through its front door) for the routes it has today. The spawned
  *  end-to-end tests are in cli/test/cli.test.ts. */
 import { describe, expect, test } from 'bun:test'
@@ -9,8 +9,10 @@ import { createApp, hotRoutes, services } from '../../controller/src/app'
 import { loadSettings } from '../../controller/src/settings'
 import { sqliteStore } from '../../controller/src/store'
 import { COMMANDS } from './args'
-import type { Agent, AuditRecord, Entry, Fleet } from './contract'
+import { createApi } from './client'
+import type { Agent, AuditRecord, Entry, Fleet, Rollout } from './contract'
 import { run } from './main'
+import { MAX_MISSES, watchRollout } from './rollout-watch'
 
 type Responder = (req: Request, body: unknown) => Response | Promise<Response>
 type Sent = { method: string; path: string; query: [string, string][]; headers: Record<string, string>; body: unknown }
@@ -372,5 +374,361 @@ describe('against the real controller app in-process (the routes it has today)',
     expect([meta.code, wrong.code]).toEqual([1, 1])
     expect(meta.err).toMatch(/^dcm: body field "url": .*\(validation_failed, HTTP 422, request_id [0-9a-f-]{36}\)$/)
     expect(wrong.err).toMatch(/\(unauthorized, HTTP 401, request_id [0-9a-f-]{36}\)$/)
+  })
+})
+
+const ROLLOUT: Rollout = {
+  id: 'r-7',
+  version: 12,
+  stable_version: 11,
+  state: 'running',
+  step: 1,
+  steps: [
+    { percent: 10, bake_seconds: 30, cohort: 1, started_at: '2026-11-28T06:00:00.000Z' },
+    { percent: 50, bake_seconds: 60, cohort: 5, started_at: '2026-11-28T06:00:31.000Z' },
+    { percent: 100, bake_seconds: 0, cohort: 10, started_at: null },
+  ],
+  selector: { zone: 'eu-1' },
+  gate: { max_error_rate: 0.05, min_hits: 100, max_p99_ms: 500 },
+  eligible: 10,
+  cohort: { agents: 5, applied: 4, hits: 1200, errors: 3, error_rate: 0.0025, p99_ms: 85 },
+  stable: { agents: 5, hits: 1300, errors: 1, error_rate: 0.000769, p99_ms: 80 },
+  reason: null,
+  rollback_version: null,
+  created_by: 'alice',
+  created_at: '2026-11-28T06:00:00.000Z',
+  updated_at: '2026-11-28T06:00:31.000Z',
+  decisions: [
+    { at: '2026-11-28T06:00:00.000Z', action: 'start', step: 0, detail: 'cohort 1 of 10' },
+    { at: '2026-11-28T06:00:31.000Z', action: 'advance', step: 1, detail: 'cohort 0 errors in 240 hits' },
+  ],
+}
+const START = ['rollout', 'start', '--url', 'https://up.example/new', '--steps', '10:30,50:60,100:0', '--max-error-rate', '0.05']
+
+describe('rollout: usage errors are exit 2 before any request', () => {
+  test.each([
+    [['rollout'], 'rollout needs a subcommand: start, status, list, show, pause, resume, abort or promote'],
+    [['rollout', 'go'], 'unknown command "rollout go"'],
+    [['rollout', 'start', '--steps', '10:30', '--max-error-rate', '0.05'], 'rollout start needs --url'],
+    [['rollout', 'start', '--url', 'https://u', '--max-error-rate', '0.05'], 'rollout start needs --steps'],
+    [['rollout', 'start', '--url', 'https://u', '--steps', '10:30'], 'rollout start needs --max-error-rate'],
+    [['rollout', 'start', '--url', 'file:///etc', '--steps', '10:30', '--max-error-rate', '0.05'], '--url must be an absolute http(s) URL'],
+    [[...START.slice(0, 5), '10,50', ...START.slice(6)], '--steps must be PERCENT:SECONDS,... (e.g. 10:30,50:60,100:0), not "10" in "10,50"'],
+    [[...START.slice(0, 5), '10:30,,100:0', ...START.slice(6)], '--steps must be PERCENT:SECONDS'],
+    [[...START.slice(0, 5), '10:-1', ...START.slice(6)], '--steps must be PERCENT:SECONDS'],
+    [[...START.slice(0, 5), '10:30s', ...START.slice(6)], '--steps must be PERCENT:SECONDS'],
+    [[...START.slice(0, 5), '', ...START.slice(6)], '--steps must be PERCENT:SECONDS'],
+    [[...START.slice(0, 5), '0:30,100:0', ...START.slice(6)], '--steps: a percent is from 1 to 100, not 0'],
+    [[...START.slice(0, 5), '10:30,101:0', ...START.slice(6)], '--steps: a percent is from 1 to 100, not 101'],
+    [[...START.slice(0, 5), '50:30,10:0', ...START.slice(6)], '--steps: percents must increase (10 after 50)'],
+    [[...START.slice(0, 5), '10:30,10:0', ...START.slice(6)], '--steps: percents must increase (10 after 10)'],
+    [[...START.slice(0, 5), Array.from({ length: 11 }, (_, i) => `${i + 1}:1`).join(','), ...START.slice(6)], '--steps takes 1 to 10 steps, not 11'],
+    [[...START.slice(0, 7), '1.5'], '--max-error-rate must be a number from 0 to 1 (e.g. 0.05), not "1.5"'],
+    [[...START.slice(0, 7), '-0.1'], "Option '--max-error-rate' argument is ambiguous\n"],
+    [[...START.slice(0, 6), '--max-error-rate=-0.1'], '--max-error-rate must be a number from 0 to 1 (e.g. 0.05), not "-0.1"'],
+    [[...START.slice(0, 7), '5%'], '--max-error-rate must be a number from 0 to 1'],
+    [[...START.slice(0, 7), 'NaN'], '--max-error-rate must be a number from 0 to 1'],
+    [[...START, '--min-hits', '-1'], "Option '--min-hits' argument is ambiguous\n"],
+    [[...START, '--min-hits=-1'], '--min-hits must be a whole number from 0 to 999999999, not "-1"'],
+    [[...START, '--min-hits', 'many'], '--min-hits must be a whole number from 0 to 999999999'],
+    [[...START, '--max-p99-ms', '0'], '--max-p99-ms must be a whole number from 1 to 999999999'],
+    [[...START, '--timeout-ms', '60001'], '--timeout-ms must be a whole number from 1 to 60000'],
+    [[...START, '--selector', 'zone'], '--selector must be label=value, not "zone"'],
+    [[...START, '--selector', '=eu'], '--selector must be label=value'],
+    [[...START, '--selector', 'zone=a', '--selector', 'zone=b'], '--selector names the label "zone" twice'],
+    [[...START, '--comment', 'x'.repeat(501)], '--comment is at most 500 characters'],
+    [['rollout', 'status', '--follow'], "Unknown option '--follow'"],
+    [['rollout', 'status', 'r-1'], 'unexpected argument "r-1"'],
+    [['rollout', 'list', '--limit', '101'], '--limit must be a whole number from 1 to 100'],
+    [['rollout', 'show'], 'rollout show takes ID'],
+    [['rollout', 'pause', 'r-1', 'r-2'], 'rollout pause takes [ID]; unexpected "r-2"'],
+  ])('dcm %j → %s', async (argv, message) => {
+    const r = await dcm(argv)
+    expect({ code: r.code, sent: r.sent.length, out: r.out }).toEqual({ code: 2, sent: 0, out: '' })
+    expect(r.err).toContain(`dcm: ${message}`)
+    expect(r.err).toContain('Usage: dcm rollout')
+  })
+})
+
+describe('rollout: what each command sends', () => {
+  const K = { authorization: 'Bearer k1' }
+  const R = 'http://ctl.test/rollouts'
+  const gate = { max_error_rate: 0.05, min_hits: 100 }
+  const steps = [{ percent: 10, bake_seconds: 30 }, { percent: 50, bake_seconds: 60 }, { percent: 100, bake_seconds: 0 }]
+  test.each([
+    [START, { method: 'POST', path: R, query: [], headers: K, body: { config: { url: 'https://up.example/new' }, steps, gate } }],
+    [
+      [...START, '--timeout-ms', '900', '--comment', 'new upstream', '--min-hits', '0', '--max-p99-ms', '250', '--selector', 'zone=eu-1', '--selector', 'tier=web=2'],
+      {
+        method: 'POST',
+        path: R,
+        query: [],
+        headers: K,
+        body: { config: { url: 'https://up.example/new', timeout_ms: 900 }, comment: 'new upstream', steps, selector: { zone: 'eu-1', tier: 'web=2' }, gate: { max_error_rate: 0.05, min_hits: 0, max_p99_ms: 250 } },
+      },
+    ],
+    // --url after `rollout start` is the config's; the controller's comes before the command.
+    [['--url', 'http://other.test', ...START], { method: 'POST', path: 'http://other.test/rollouts', query: [], headers: K, body: { config: { url: 'https://up.example/new' }, steps, gate } }],
+    [['rollout', 'status'], { method: 'GET', path: `${R}/current`, query: [], headers: K, body: null }],
+    [['rollout', 'list'], { method: 'GET', path: R, query: [], headers: K, body: null }],
+    [['rollout', 'list', '--limit', '3'], { method: 'GET', path: R, query: [['limit', '3']], headers: K, body: null }],
+    [['rollout', 'show', 'r/7'], { method: 'GET', path: `${R}/r%2F7`, query: [], headers: K, body: null }],
+    [['rollout', 'pause', 'r-7'], { method: 'POST', path: `${R}/r-7/pause`, query: [], headers: K, body: null }],
+    [['rollout', 'resume', 'r-7'], { method: 'POST', path: `${R}/r-7/resume`, query: [], headers: K, body: null }],
+    [['rollout', 'abort', 'r-7'], { method: 'POST', path: `${R}/r-7/abort`, query: [], headers: K, body: null }],
+    [['rollout', 'promote', 'r-7'], { method: 'POST', path: `${R}/r-7/promote`, query: [], headers: K, body: null }],
+  ] as [string[], Sent][])('dcm %j', async (argv, expected) => {
+    const r = await dcm(argv, () => Response.json({}, { status: 404 }))
+    expect(r.sent).toEqual([expected])
+  })
+
+  test.each([
+    ['10:30,50:60,100:0', [{ percent: 10, bake_seconds: 30 }, { percent: 50, bake_seconds: 60 }, { percent: 100, bake_seconds: 0 }]],
+    ['100:0', [{ percent: 100, bake_seconds: 0 }]],
+    [' 1:0.5 , 20:1.25 ', [{ percent: 1, bake_seconds: 0.5 }, { percent: 20, bake_seconds: 1.25 }]],
+    // The last step need not be 100: everyone gets the version at completion.
+    ['5:600,25:600', [{ percent: 5, bake_seconds: 600 }, { percent: 25, bake_seconds: 600 }]],
+  ])('--steps %j', async (raw, expected) => {
+    const r = await dcm([...START.slice(0, 5), raw, ...START.slice(6)], () => Response.json({}, { status: 404 }))
+    expect((r.sent[0]?.body as { steps: unknown }).steps).toEqual(expected)
+  })
+
+  test.each([
+    ['0', 0],
+    ['1', 1],
+    ['.5', 0.5],
+    ['0.05', 0.05],
+  ])('--max-error-rate %s', async (raw, expected) => {
+    const r = await dcm([...START.slice(0, 7), raw], () => Response.json({}, { status: 404 }))
+    expect((r.sent[0]?.body as { gate: { max_error_rate: number } }).gate.max_error_rate).toBe(expected)
+  })
+
+  test('pause, resume, abort, promote without an ID act on the current rollout', async () => {
+    for (const a of ['pause', 'resume', 'abort', 'promote']) {
+      const r = await dcm(['rollout', a], (req) => (new URL(req.url).pathname === '/rollouts/current' ? Response.json(ROLLOUT) : Response.json({ ...ROLLOUT, state: 'paused' })))
+      expect(r.sent.map((s) => `${s.method} ${s.path}`)).toEqual(['GET http://ctl.test/rollouts/current', `POST http://ctl.test/rollouts/r-7/${a}`])
+      expect(r.code).toBe(0)
+    }
+  })
+})
+
+describe('rollout: exit codes and messages', () => {
+  test.each([
+    ['start during a rollout: 409 rollout_in_progress', START, refuse(409, 'rollout_in_progress', 'rollout r-6 is running'), 1, 'dcm: rollout r-6 is running (rollout_in_progress, HTTP 409, request_id req-9)\ndcm: a rollout is in progress: `dcm rollout status` shows it, `dcm rollout abort` ends it'],
+    ['start refused by validation: 422', START, refuse(422, 'validation_failed', 'body field "steps": bad'), 1, 'dcm: body field "steps": bad (validation_failed, HTTP 422, request_id req-9)'],
+    ['status without a rollout: 404 no_rollout', ['rollout', 'status'], refuse(404, 'no_rollout', 'no rollout is running'), 1, 'dcm: no rollout is running (no_rollout, HTTP 404, request_id req-9)\ndcm: no rollout is running: `dcm rollout list` shows the past ones'],
+    ['status --watch without a rollout', ['rollout', 'status', '--watch'], refuse(404, 'no_rollout', 'no rollout is running'), 1, 'dcm: no rollout is running (no_rollout, HTTP 404, request_id req-9)\ndcm: no rollout is running: `dcm rollout list` shows the past ones'],
+    ['pause without an ID and no rollout', ['rollout', 'pause'], refuse(404, 'no_rollout', 'no rollout is running'), 1, 'dcm: no rollout is running (no_rollout, HTTP 404, request_id req-9)\ndcm: no rollout is running: `dcm rollout list` shows the past ones'],
+    ['show of an unknown id', ['rollout', 'show', 'r-99'], refuse(404, 'rollout_not_found', 'no rollout r-99'), 1, 'dcm: no rollout r-99 (rollout_not_found, HTTP 404, request_id req-9)'],
+    ['abort of an ended rollout: 409 rollout_not_active', ['rollout', 'abort', 'r-1'], refuse(409, 'rollout_not_active', 'rollout r-1 has ended (completed)'), 1, 'dcm: rollout r-1 has ended (completed) (rollout_not_active, HTTP 409, request_id req-9)'],
+    ['list on a 503', ['rollout', 'list'], refuse(503, 'store_unavailable', 'the store did not answer'), 3, 'dcm: the store did not answer (store_unavailable, HTTP 503, request_id req-9)'],
+    ['promote unreachable', ['rollout', 'promote', 'r-1'], () => Promise.reject(new TypeError('Unable to connect')), 3, 'dcm: cannot reach the controller at http://ctl.test: Unable to connect'],
+  ] as [string, string[], Responder, number, string][])('%s → exit %i', async (_, argv, answer, code, err) => {
+    const r = await dcm(argv, answer)
+    expect({ code: r.code, out: r.out, err: r.err }).toEqual({ code, out: '', err })
+  })
+
+  test('config set during a rollout says how to see or end it', async () => {
+    const r = await dcm(['config', 'set', '--url', 'https://u.example/x'], refuse(409, 'rollout_in_progress', 'a rollout is running'))
+    expect({ code: r.code, err: r.err.split('\n')[1] }).toEqual({ code: 1, err: 'dcm: a rollout is in progress: `dcm rollout status` shows it, `dcm rollout abort` ends it' })
+  })
+})
+
+describe('rollout: output', () => {
+  const FIELDS = [
+    'id          r-7',
+    'state       running',
+    'step        2/3 (50%, 5 of 10 agents, bake 60 s)',
+    'version     12 (stable 11)',
+    'selector    zone=eu-1',
+    'gate        error rate above 5% with at least 100 hits, or p99 above 500 ms, rolls back',
+    'eligible    10 agents',
+    'cohort      5 agents (4 applied), 1200 hits, 3 errors, error rate 0.25%, p99 85 ms',
+    'stable      5 agents, 1300 hits, 1 errors, error rate 0.08%, p99 80 ms',
+    'created     2026-11-28T06:00:00.000Z by alice',
+    'updated_at  2026-11-28T06:00:31.000Z',
+    '',
+    'STEP  PERCENT  BAKE_S  COHORT  STARTED_AT',
+    '1     10       30      1       2026-11-28T06:00:00.000Z',
+    '2 *   50       60      5       2026-11-28T06:00:31.000Z',
+    '3     100      0       10      -',
+    '',
+    'decisions',
+    'AT                        ACTION   STEP  DETAIL',
+    '2026-11-28T06:00:00.000Z  start    1     cohort 1 of 10',
+    '2026-11-28T06:00:31.000Z  advance  2     cohort 0 errors in 240 hits',
+  ]
+  const ROLLED_BACK: Rollout = {
+    ...ROLLOUT,
+    state: 'rolled_back',
+    step: 0,
+    selector: null,
+    gate: { max_error_rate: 0.01, min_hits: 0, max_p99_ms: null },
+    reason: 'cohort error rate 40% above 1% (8 errors in 20 hits)',
+    rollback_version: 13,
+  }
+  const decisions = Array.from({ length: 7 }, (_, i) => ({ at: `2026-11-28T06:00:0${i}.000Z`, action: 'hold', step: 0, detail: `check ${i + 1}` }))
+
+  test.each([
+    [['rollout', 'status'], () => Response.json(ROLLOUT), FIELDS.join('\n')],
+    [['rollout', 'show', 'r-7'], () => Response.json(ROLLOUT), FIELDS.join('\n')],
+    [START, () => Response.json(ROLLOUT, { status: 201 }), ['started rollout r-7', ...FIELDS].join('\n')],
+    [
+      ['rollout', 'list'],
+      () => Response.json({ rollouts: [ROLLOUT, ROLLED_BACK] }),
+      [
+        'ID   STATE        STEP  VERSION  STABLE  COHORT  ERROR_RATE  CREATED_AT                BY     REASON',
+        'r-7  running      2/3   12       11      5/10    0.25%       2026-11-28T06:00:00.000Z  alice  -',
+        'r-7  rolled_back  1/3   12       11      5/10    0.25%       2026-11-28T06:00:00.000Z  alice  cohort error rate 40% above 1% (8 errors in 20 hits)',
+      ].join('\n'),
+    ],
+    [['rollout', 'list'], () => Response.json({ rollouts: [] }), '(no rollouts)'],
+    [['rollout', 'pause', 'r-7'], () => Response.json({ ...ROLLOUT, state: 'paused' }), 'rollout r-7 paused at step 2/3 (50%, 5 of 10 agents, bake 60 s)'],
+    [['rollout', 'abort', 'r-7'], () => Response.json({ ...ROLLED_BACK, state: 'aborted', reason: 'aborted by alice' }), 'rollout r-7 aborted at step 1/3 (10%, 1 of 10 agents, bake 30 s): aborted by alice (rollback version 13)'],
+  ] as [string[], Responder, string][])('dcm %j', async (argv, answer, expected) => {
+    const r = await dcm(argv, answer)
+    expect({ code: r.code, out: r.out, err: r.err }).toEqual({ code: 0, out: expected, err: '' })
+  })
+
+  test('an ended rollout shows its reason, its rollback version, the gate without p99, every agent', async () => {
+    const r = await dcm(['rollout', 'show', 'r-7'], () => Response.json(ROLLED_BACK))
+    expect(r.out.split('\n').slice(0, 13)).toEqual([
+      'id                r-7',
+      'state             rolled_back',
+      'step              1/3 (10%, 1 of 10 agents, bake 30 s)',
+      'version           12 (stable 11)',
+      'selector          every agent',
+      'gate              error rate above 1% with at least 0 hits, rolls back',
+      'eligible          10 agents',
+      'cohort            5 agents (4 applied), 1200 hits, 3 errors, error rate 0.25%, p99 85 ms',
+      'stable            5 agents, 1300 hits, 1 errors, error rate 0.08%, p99 80 ms',
+      'reason            cohort error rate 40% above 1% (8 errors in 20 hits)',
+      'rollback_version  13',
+      'created           2026-11-28T06:00:00.000Z by alice',
+      'updated_at        2026-11-28T06:00:31.000Z',
+    ])
+  })
+
+  test('status shows the last 5 decisions and says where the rest are; show has them all', async () => {
+    const answer = () => Response.json({ ...ROLLOUT, decisions })
+    const status = (await dcm(['rollout', 'status'], answer)).out.split('\n')
+    const show = (await dcm(['rollout', 'show', 'r-7'], answer)).out.split('\n')
+    const from = (lines: string[]) => lines.slice(lines.findIndex((l) => l.startsWith('decisions')))
+    expect(from(status)).toEqual([
+      'decisions (the last 5 of 7; dcm rollout show r-7 has them all)',
+      'AT                        ACTION  STEP  DETAIL',
+      ...decisions.slice(2).map((d) => `${d.at}  hold    1     ${d.detail}`),
+    ])
+    expect(from(show)).toHaveLength(2 + 7)
+  })
+
+  test('empty health (no hits yet) and no decisions print as dashes and "(none yet)"', async () => {
+    const fresh = { ...ROLLOUT, step: 0, cohort: { agents: 0, applied: 0, hits: 0, errors: 0, error_rate: null, p99_ms: null }, stable: { agents: 0, hits: 0, errors: 0, error_rate: null, p99_ms: null }, decisions: [] }
+    const out = (await dcm(['rollout', 'status'], () => Response.json(fresh))).out
+    expect(out).toContain('cohort      0 agents (0 applied), 0 hits, 0 errors, error rate -, p99 -\n')
+    expect(out).toEndWith('decisions\n(none yet)')
+  })
+
+  test.each([
+    [['rollout', 'status', '--json'], ROLLOUT],
+    [['rollout', 'show', 'r-7', '--json'], ROLLOUT],
+    [['--json', ...START], ROLLOUT],
+    [['rollout', 'pause', 'r-7', '--json'], ROLLOUT],
+    [['rollout', 'list', '--json'], { rollouts: [ROLLOUT] }],
+  ])('dcm %j prints the server JSON', async (argv, json) => {
+    const r = await dcm(argv, (req) => Response.json(new URL(req.url).pathname === '/rollouts' && req.method === 'GET' ? { rollouts: [ROLLOUT] } : ROLLOUT))
+    expect({ code: r.code, json: JSON.parse(r.out) }).toEqual({ code: 0, json })
+  })
+})
+
+describe('rollout status --watch', () => {
+  const at = (n: number) => `2026-11-28T06:01:0${n}.000Z`
+  const step0 = { ...ROLLOUT, step: 0, decisions: ROLLOUT.decisions.slice(0, 1) }
+  const advanced = { ...ROLLOUT, decisions: [...ROLLOUT.decisions] }
+  const hits = { ...advanced, cohort: { ...advanced.cohort, hits: 1500, errors: 4 } }
+  const completed: Rollout = { ...hits, state: 'completed', step: 2, decisions: [...hits.decisions, { at: at(3), action: 'complete', step: 2, detail: 'version 12 is stable' }] }
+  const rolledBack: Rollout = { ...step0, state: 'rolled_back', reason: 'cohort error rate 40% above 5%', rollback_version: 13, decisions: [...step0.decisions, { at: at(1), action: 'rollback', step: 0, detail: 'cohort error rate 40% above 5%' }] }
+  const aborted: Rollout = { ...step0, state: 'aborted', reason: 'aborted by alice', rollback_version: 13 }
+
+  /** GET /rollouts/r-7 answers in order; when they run out the next request is a Ctrl-C. */
+  function scripted(answers: (Rollout | (() => Response))[], stop = new AbortController()) {
+    const sent: string[] = []
+    const fetcher = (async (input: string | URL) => {
+      sent.push(new URL(String(input)).pathname)
+      const next = answers.shift()
+      if (next === undefined) {
+        stop.abort()
+        return Promise.reject(new DOMException('aborted', 'AbortError'))
+      }
+      return typeof next === 'function' ? next() : Response.json(next)
+    }) as typeof fetch
+    const lines: string[] = []
+    const warnings: string[] = []
+    const failures: string[] = []
+    const api = createApi({ url: 'http://ctl.test', key: 'k', fetcher, signal: stop.signal })
+    const go = (first: Rollout, json = false) =>
+      watchRollout(api, first, { json, everyMs: 1, signal: stop.signal, line: (l) => lines.push(l), warn: (l) => warnings.push(l), fail: (f) => (failures.push(f.error), f.kind === 'refused' ? 1 : 3) })
+    return { go, lines, sent, failures, warnings }
+  }
+
+  test('prints the rollout, then only what changed (a decision, the step, the health) until it completes: exit 0', async () => {
+    const s = scripted([step0, advanced, advanced, hits, completed])
+    expect(await s.go(step0)).toBe(0)
+    expect(s.sent).toEqual(Array(5).fill('/rollouts/r-7'))
+    expect(s.lines.slice(1)).toEqual([
+      'decision  2026-11-28T06:00:31.000Z  advance  step 2  cohort 0 errors in 240 hits',
+      'state     running, step 2/3 (50%, 5 of 10 agents, bake 60 s)',
+      'cohort    5 agents (4 applied), 1500 hits, 4 errors, error rate 0.25%, p99 85 ms\nstable    5 agents, 1300 hits, 1 errors, error rate 0.08%, p99 80 ms',
+      'decision  2026-11-28T06:01:03.000Z  complete  step 3  version 12 is stable',
+      'state     completed, step 3/3 (100%, 10 of 10 agents, bake 0 s)',
+      'rollout r-7 completed: version 12 is the stable version for every agent',
+    ])
+    expect(s.lines[0]).toStartWith('id          r-7\nstate       running\nstep        1/3 (10%')
+  })
+
+  test.each([
+    ['rolled back', rolledBack, ['decision  2026-11-28T06:01:01.000Z  rollback  step 1  cohort error rate 40% above 5%', 'state     rolled_back, step 1/3 (10%, 1 of 10 agents, bake 30 s)', 'rollout r-7 rolled_back: cohort error rate 40% above 5% (rollback version 13)']],
+    ['aborted', aborted, ['state     aborted, step 1/3 (10%, 1 of 10 agents, bake 30 s)', 'rollout r-7 aborted: aborted by alice (rollback version 13)']],
+  ])('%s: exit 1, with the reason and the rollback version', async (_, end, tail) => {
+    const s = scripted([end])
+    expect(await s.go(step0)).toBe(1)
+    expect(s.lines.slice(1)).toEqual(tail)
+  })
+
+  test('--json: one event per change, then an end event', async () => {
+    const s = scripted([step0, rolledBack])
+    expect(await s.go(step0, true)).toBe(1)
+    expect(s.lines.map((l) => JSON.parse(l))).toEqual([
+      { event: 'rollout', rollout: step0 },
+      { event: 'rollout', rollout: rolledBack },
+      { event: 'end', id: 'r-7', state: 'rolled_back', reason: 'cohort error rate 40% above 5%', rollback_version: 13 },
+    ])
+  })
+
+  test('Ctrl-C ends it with 130 (it did not complete); a refusal mid-watch ends it with exit 1', async () => {
+    const stopped = scripted([step0])
+    expect(await stopped.go(step0)).toBe(130)
+    const gone = scripted([refuse(404, 'rollout_not_found', 'gone')])
+    expect([await gone.go(step0), gone.failures]).toEqual([1, ['rollout_not_found']])
+  })
+
+  const unreachable = () => Promise.reject(new TypeError('Unable to connect')) as unknown as Response
+  test('a controller briefly gone (a restart) is waited for, said once on stderr; the rollout is followed to its end', async () => {
+    const s = scripted([unreachable, refuse(503, 'store_unavailable', 'down'), unreachable, advanced, completed])
+    expect(await s.go(step0)).toBe(0)
+    expect(s.warnings).toEqual(['dcm: no answer from the controller (Unable to connect); trying again every 0.001 s', 'dcm: the controller answers again'])
+    expect(s.lines.at(-1)).toBe('rollout r-7 completed: version 12 is the stable version for every agent')
+  })
+
+  test(`${MAX_MISSES + 1} failed reads in a row end it with exit 3`, async () => {
+    const s = scripted(Array.from({ length: MAX_MISSES + 1 }, (_, i) => (i % 2 ? unreachable : refuse(503, 'store_unavailable', 'down'))))
+    expect([await s.go(step0), s.failures, s.warnings.length]).toEqual([3, [MAX_MISSES % 2 ? 'unreachable' : 'store_unavailable'], 1])
+  })
+
+  test('through the command: GET /rollouts/current, then the rollout by id every 2 s until it ends', async () => {
+    const answers = [ROLLOUT, completed]
+    const r = await dcm(['rollout', 'status', '--watch'], () => Response.json(answers.shift()))
+    expect(r.sent.map((s) => s.path)).toEqual(['http://ctl.test/rollouts/current', 'http://ctl.test/rollouts/r-7'])
+    expect({ code: r.code, last: r.out.split('\n').at(-1), err: r.err }).toEqual({ code: 0, last: 'rollout r-7 completed: version 12 is the stable version for every agent', err: '' })
   })
 })

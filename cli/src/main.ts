@@ -1,22 +1,14 @@
 /** `dcm`: each command is one or two calls through the Api, printed as tables or as the server's JSON,
  *  and one exit code: 0 ok, 1 the server refused (4xx), 2 usage error, 3 unreachable or 5xx. */
 import { httpUrl, int, label, list, parse, status as statusArg, str, UsageError, type Parsed } from './args'
-import { createApi, type Api, type Failure } from './client'
+import { createApi } from './client'
+import { EXIT, fail, print, type Command, type Ctx, type Io } from './command'
 import type { ConfigDoc } from './contract'
 import { agentFields, agentsTable, auditTable, configFields, historyTable, summaryLine } from './render'
+import { ROLLOUT_COMMANDS } from './rollout'
 import { watch } from './watch'
 
-export const EXIT = { ok: 0, refused: 1, usage: 2, unreachable: 3 } as const
-
-export type Io = {
-  out(text: string): void
-  err(text: string): void
-  env: Record<string, string | undefined>
-  /** The transport (fetch in the executable). */
-  fetcher?: typeof fetch
-  /** Aborted on SIGINT/SIGTERM: `watch` ends cleanly. */
-  signal?: AbortSignal
-}
+export { EXIT, type Io } from './command'
 
 export const DEFAULT_URL = 'http://localhost:8080'
 
@@ -44,27 +36,6 @@ export async function run(argv: string[], io: Io): Promise<number> {
     io.err(`dcm: ${e.message}\n\n${e.help}`)
     return EXIT.usage
   }
-}
-
-type Ctx = { api: Api; io: Io; url: string; json: boolean }
-type Command = (p: Extract<Parsed, { kind: 'run' }>, ctx: Ctx) => () => Promise<number>
-
-/** Print a failed call to stderr (the server's message and request id) and return its exit code. */
-export function fail(ctx: Pick<Ctx, 'io' | 'url'>, f: Failure): number {
-  // Interrupted (Ctrl-C) while a request was in flight: the shell's convention, no message.
-  if (ctx.io.signal?.aborted) return 130
-  if (f.kind === 'unreachable') {
-    ctx.io.err(`dcm: cannot reach the controller at ${ctx.url}: ${f.message}`)
-    return EXIT.unreachable
-  }
-  const etag = f.status === 412 ? f.headers?.get('etag') : null
-  ctx.io.err(`dcm: ${f.message} (${f.error}, HTTP ${f.status}, request_id ${f.request_id ?? '-'})${etag ? `\ndcm: the current config's ETag is ${etag}` : ''}`)
-  return f.kind === 'server' ? EXIT.unreachable : EXIT.refused
-}
-
-const print = (ctx: Ctx, json: unknown, human: () => string) => {
-  ctx.io.out(ctx.json ? JSON.stringify(json, null, 2) : human())
-  return EXIT.ok
 }
 
 const configLine = (d: ConfigDoc) => `version ${d.version}  ${d.url}${d.timeout_ms === undefined ? '' : `  timeout_ms ${d.timeout_ms}`}  (${d.updated_at})`
@@ -164,4 +135,6 @@ const COMMANDS: Record<string, Command> = {
   },
 
   watch: (_, ctx) => () => watch(ctx.api, { ...ctx, signal: ctx.io.signal, line: (s) => ctx.io.out(s), fail: (f) => fail(ctx, f) }),
+
+  ...ROLLOUT_COMMANDS,
 }

@@ -71,7 +71,8 @@ export function pollInterval(header: string | null, previous: number): number {
   return header !== null && /^\d+(\.\d+)?$/.test(header) && n > 0 ? Math.min(LONG_POLL_SECONDS, Math.max(0.1, Math.round(n * 1000) / 1000)) : previous
 }
 
-function pause(ms: number, signal?: AbortSignal): Promise<void> {
+/** Wait `ms`, or less if `signal` aborts. */
+export function pause(ms: number, signal?: AbortSignal): Promise<void> {
   if (ms <= 0 || signal?.aborted) return Promise.resolve()
   return new Promise((resolve) => {
     const done = () => {

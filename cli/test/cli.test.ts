@@ -1,7 +1,8 @@
 /** dcm end to end: the compiled executable (dist/dcm, what `bun run build` ships) run as a process for
  *  every command against a real controller (SQLite), checking what it prints and its exit code.
  *  The first block needs only the routes every controller has (GET/POST /config); the "fleet routes"
- *  block needs GET /agents, /config/versions, /config/rollback and /audit (issue 11). */
+ *  block needs GET /agents, /config/versions, /config/rollback and /audit (issue 11); the "rollout routes"
+ *  block needs the /rollouts routes of issue 12 (/work/notes/rollout-api.md). */
 import { beforeAll, describe, expect, test } from 'bun:test'
 import { createHash } from 'node:crypto'
 import { join } from 'node:path'
@@ -115,6 +116,9 @@ describe('dcm against a controller (GET/POST /config)', () => {
       ['config', 'rollback', 'last'],
       ['agents', '--status', 'gone'],
       ['agent'],
+      ['rollout', 'start', '--url', 'https://up.example', '--steps', '50:10,10:0', '--max-error-rate', '0.05'],
+      ['rollout', 'start', '--url', 'https://up.example', '--steps', '10-30', '--max-error-rate', '0.05'],
+      ['rollout', 'start', '--url', 'https://up.example', '--steps', '100:0', '--max-error-rate', '2'],
     ]
     const results = await Promise.all(cases.map((args) => dcm(args, env)))
     expect(results.map((r) => [r.code, r.out])).toEqual(cases.map(() => [2, '']))
@@ -125,7 +129,7 @@ describe('dcm against a controller (GET/POST /config)', () => {
   })
 
   test('--help on every command and subcommand is exit 0 and needs no controller', async () => {
-    const cases = [[], ['config'], ['status'], ['config', 'get'], ['config', 'set'], ['config', 'history'], ['config', 'rollback'], ['agents'], ['agent'], ['audit'], ['watch']]
+    const cases = [[], ['config'], ['status'], ['config', 'get'], ['config', 'set'], ['config', 'history'], ['config', 'rollback'], ['agents'], ['agent'], ['audit'], ['watch'], ['rollout'], ['rollout', 'start'], ['rollout', 'status'], ['rollout', 'pause']]
     const results = await Promise.all(cases.map((args) => dcm([...args, '--help'], envFor(null))))
     expect(results.map((r) => [r.code, r.err, r.out.split('\n')[0]])).toEqual([
       [0, '', 'dcm — operate a dcm controller'],
@@ -139,12 +143,30 @@ describe('dcm against a controller (GET/POST /config)', () => {
       [0, '', 'Usage: dcm agent ID'],
       [0, '', 'Usage: dcm audit [options]'],
       [0, '', 'Usage: dcm watch'],
+      [0, '', 'Usage: dcm rollout <start|status|list|show|pause|resume|abort|promote> [options]'],
+      [0, '', 'Usage: dcm rollout start [options]'],
+      [0, '', 'Usage: dcm rollout status [options]'],
+      [0, '', 'Usage: dcm rollout pause [ID]'],
     ])
   })
 
   test('a controller nobody answers at is exit 3 for every command that calls it', async () => {
     const env = envFor({ url: `http://127.0.0.1:${await freePort()}` })
-    const cases = [['status'], ['config', 'get'], ['config', 'set', '--url', 'https://up.example'], ['config', 'history'], ['config', 'rollback', '1'], ['agents'], ['agent', 'a-1'], ['audit'], ['watch']]
+    const cases = [
+      ['status'],
+      ['config', 'get'],
+      ['config', 'set', '--url', 'https://up.example'],
+      ['config', 'history'],
+      ['config', 'rollback', '1'],
+      ['agents'],
+      ['agent', 'a-1'],
+      ['audit'],
+      ['watch'],
+      ['rollout', 'start', '--url', 'https://up.example', '--steps', '100:0', '--max-error-rate', '0.05'],
+      ['rollout', 'status', '--watch'],
+      ['rollout', 'list'],
+      ['rollout', 'abort'],
+    ]
     const results = await Promise.all(cases.map((args) => dcm(args, env)))
     expect(results.map((r) => [r.code, r.out])).toEqual(cases.map(() => [3, '']))
     for (const r of results) expect(r.err).toStartWith(`dcm: cannot reach the controller at ${env.DCM_URL}: `)
@@ -286,5 +308,95 @@ describe('fleet routes', () => {
     expect(lines.at(-1)).toBe('  converged: every agent that is not stale runs version 2')
     w.proc.kill('SIGINT')
     expect(await w.proc.exited).toBe(0)
+  })
+})
+
+describe('rollout routes', () => {
+  /** A controller with no agents at version 1: a rollout's cohorts are empty, its gate has nothing to trip on. */
+  async function atVersion1() {
+    const c = await controller()
+    const env = envFor(c)
+    expect((await dcm(['config', 'set', '--url', 'https://up.example/stable'], env)).code).toBe(0)
+    return env
+  }
+  const startRollout = (env: Record<string, string>, steps: string, url = 'https://up.example/new') =>
+    dcm(['rollout', 'start', '--url', url, '--steps', steps, '--max-error-rate', '0.05', '--min-hits', '0', '--comment', 'try new'], env)
+  const show = async (env: Record<string, string>, id: string) => JSON.parse((await dcm(['rollout', 'show', id, '--json'], env)).out)
+
+  test('0-second bakes on a fleet of none: the rollout completes by itself and its version is the config', async () => {
+    const env = await atVersion1()
+    const started = await startRollout(env, '50:0,100:0')
+    expect({ code: started.code, err: started.err }).toEqual({ code: 0, err: '' })
+    const id = started.out.match(/^started rollout (\S+)$/m)![1]!
+    expect(started.out).toMatch(/^version +2 \(stable 1\)$/m)
+    const done = await waitFor('the rollout completed', async () => ((await show(env, id)).state === 'completed' ? show(env, id) : null))
+    expect(done).toMatchObject({ id, version: 2, stable_version: 1, state: 'completed', eligible: 0, reason: null })
+    expect(JSON.parse((await dcm(['config', 'get', '--json'], env)).out)).toMatchObject({ version: 2, url: 'https://up.example/new' })
+    const status = await dcm(['rollout', 'status'], env)
+    expect({ code: status.code, err: status.err.split('\n')[0] }).toEqual({ code: 1, err: expect.stringMatching(/\(no_rollout, HTTP 404, request_id [0-9a-f-]{36}\)$/) })
+  })
+
+  test('status, list, show, pause/resume, promote; a second start and a plain config set are exit 1 rollout_in_progress; unknown ids are exit 1', async () => {
+    const env = await atVersion1()
+    const started = await startRollout(env, '10:3600,100:0')
+    expect(started.code).toBe(0)
+    const id = started.out.match(/^started rollout (\S+)$/m)![1]!
+    expect(started.out).toMatch(/^state +running$/m)
+
+    const again = await startRollout(env, '100:0', 'https://up.example/other')
+    expect(again.code).toBe(1)
+    expect(again.err).toMatch(/\(rollout_in_progress, HTTP 409, request_id [0-9a-f-]{36}\)\ndcm: a rollout is in progress/)
+    const plain = await dcm(['config', 'set', '--url', 'https://up.example/other'], env)
+    expect([plain.code, plain.err]).toEqual([1, expect.stringContaining('(rollout_in_progress, HTTP 409, ')])
+
+    const status = await dcm(['rollout', 'status'], env)
+    expect(status.code).toBe(0)
+    expect(status.out).toMatch(new RegExp(`^id +${id}\nstate +running\nstep +1/2 \\(10%, 0 of 0 agents, bake 3600 s\\)$`, 'm'))
+    expect(JSON.parse((await dcm(['rollout', 'status', '--json'], env)).out)).toMatchObject({ id, state: 'running', step: 0, steps: [{ percent: 10, bake_seconds: 3600 }, { percent: 100, bake_seconds: 0 }], gate: { max_error_rate: 0.05, min_hits: 0 } })
+
+    const paused = await dcm(['rollout', 'pause'], env)
+    expect({ code: paused.code, out: paused.out }).toEqual({ code: 0, out: `rollout ${id} paused at step 1/2 (10%, 0 of 0 agents, bake 3600 s)` })
+    expect((await dcm(['rollout', 'pause', id], env)).code).toBe(0)
+    expect((await show(env, id)).state).toBe('paused')
+    const resumed = await dcm(['rollout', 'resume', id], env)
+    expect({ code: resumed.code, out: resumed.out }).toEqual({ code: 0, out: `rollout ${id} running at step 1/2 (10%, 0 of 0 agents, bake 3600 s)` })
+
+    const list = await dcm(['rollout', 'list'], env)
+    expect(list.code).toBe(0)
+    expect(list.out).toMatch(new RegExp(`^ID +STATE .*\n${id} +running +1/2 +2 +1 `))
+
+    expect((await dcm(['rollout', 'promote'], env)).code).toBe(0)
+    await waitFor('the promoted rollout completed', async () => (await show(env, id)).state === 'completed')
+    expect(JSON.parse((await dcm(['config', 'get', '--json'], env)).out)).toMatchObject({ version: 2, url: 'https://up.example/new' })
+    expect(JSON.parse((await dcm(['rollout', 'list', '--limit', '1', '--json'], env)).out).rollouts).toMatchObject([{ id, state: 'completed' }])
+
+    const ended = await dcm(['rollout', 'abort', id], env)
+    expect([ended.code, ended.err]).toEqual([1, expect.stringContaining('(rollout_not_active, HTTP 409, ')])
+    for (const args of [['rollout', 'show', 'r-no-such'], ['rollout', 'pause', 'r-no-such']]) {
+      const unknown = await dcm(args, env)
+      expect([unknown.code, unknown.err]).toEqual([1, expect.stringMatching(/\(rollout_not_found, HTTP 404, request_id [0-9a-f-]{36}\)$/)])
+    }
+  })
+
+  test('abort rolls back to a new version with the stable content; status --watch ends with 1 and the reason; one that is promoted ends with 0', async () => {
+    const env = await atVersion1()
+    const first = await startRollout(env, '10:3600,100:0')
+    const id = first.out.match(/^started rollout (\S+)$/m)![1]!
+    const w = start(['rollout', 'status', '--watch'], env)
+    await waitFor('watch showing the rollout', () => w.out().includes(`id          ${id}`))
+    const aborted = await dcm(['rollout', 'abort'], env)
+    expect(aborted.code).toBe(0)
+    expect(aborted.out).toMatch(new RegExp(`^rollout ${id} aborted at step 1/2 .*\\(rollback version 3\\)$`))
+    expect(await w.proc.exited).toBe(1)
+    expect(w.out().trimEnd().split('\n').at(-1)).toMatch(new RegExp(`^rollout ${id} aborted.*\\(rollback version 3\\)$`))
+    expect(JSON.parse((await dcm(['config', 'get', '--json'], env)).out)).toMatchObject({ version: 3, url: 'https://up.example/stable' })
+
+    const second = await startRollout(env, '10:3600,100:0')
+    expect(second.code).toBe(0)
+    const w2 = start(['rollout', 'status', '--watch', '--json'], env)
+    await waitFor('watch --json showing the rollout', () => w2.out().includes('"event":"rollout"'))
+    expect((await dcm(['rollout', 'promote'], env)).code).toBe(0)
+    expect(await w2.proc.exited).toBe(0)
+    expect(JSON.parse(w2.out().trimEnd().split('\n').at(-1)!)).toMatchObject({ event: 'end', state: 'completed' })
   })
 })
