@@ -3,7 +3,7 @@
  *  (ok, not modified, refused, server error, unreachable) the commands map to an exit code. */
 import { treaty } from '@elysiajs/eden'
 import type { App } from '../../controller/src/app'
-import type { Agent, AgentStatus, AuditPage, ConfigDoc, Convergence, Entry, Fleet, Rollout, RolloutAction, RolloutInput, RolloutPage, RolloutRoutes, VersionPage } from './contract'
+import type { Agent, AgentStatus, AuditPage, ConfigDoc, Convergence, Entry, Fleet, Rollout, RolloutAction, RolloutInput, RolloutPage, VersionPage } from './contract'
 
 export type Failure = {
   ok: false
@@ -66,7 +66,6 @@ export function createApi(opts: ClientOptions) {
     // The server's JSON as sent: dates stay strings (--json prints them unchanged).
     parseDate: false,
   })
-  const ro = client as unknown as RolloutRoutes // TODO(rollouts): typed once the routes land
   const timeoutMs = opts.timeoutMs ?? 30_000
   const signal = (extraMs = 0) => {
     const t = AbortSignal.timeout(timeoutMs + extraMs)
@@ -102,11 +101,11 @@ export function createApi(opts: ClientOptions) {
     // Eden puts a path parameter in the URL as it is: an id with / or ? must be encoded here.
     agent: async (id: string) => settle<Agent>(await client.agents({ id: encodeURIComponent(id) }).get({ fetch: signal() })),
     audit: async (limit?: number) => settle<AuditPage>(await client.audit.get({ query: limit === undefined ? {} : { limit }, fetch: signal() })),
-    startRollout: async (body: RolloutInput) => settle<Rollout>(await ro.rollouts.post(body, { fetch: signal() })),
-    currentRollout: async () => settle<Rollout>(await ro.rollouts.current.get({ fetch: signal() })),
-    rollout: async (id: string) => settle<Rollout>(await ro.rollouts({ id: encodeURIComponent(id) }).get({ fetch: signal() })),
-    rollouts: async (limit?: number) => settle<RolloutPage>(await ro.rollouts.get({ query: limit === undefined ? {} : { limit }, fetch: signal() })),
-    rolloutAction: async (id: string, action: RolloutAction) => settle<Rollout>(await ro.rollouts({ id: encodeURIComponent(id) })[action].post(undefined, { fetch: signal() })),
+    startRollout: async (body: RolloutInput) => settle<Rollout>(await client.rollouts.post(body, { fetch: signal() })),
+    currentRollout: async () => settle<Rollout>(await client.rollouts.current.get({ fetch: signal() })),
+    rollout: async (id: string) => settle<Rollout>(await client.rollouts({ id: encodeURIComponent(id) }).get({ fetch: signal() })),
+    rollouts: async (limit?: number) => settle<RolloutPage>(await client.rollouts.get({ query: limit === undefined ? {} : { limit }, fetch: signal() })),
+    rolloutAction: async (id: string, action: RolloutAction) => settle<Rollout>(await client.rollouts({ id: encodeURIComponent(id) })[action].post(undefined, { fetch: signal() })),
   }
 }
 export type Api = ReturnType<typeof createApi>

@@ -1,6 +1,5 @@
 /** The shapes the CLI renders: what the controller's routes answer (checked against the App type where
  *  the client settles each answer). */
-import type { Treaty } from '@elysiajs/eden'
 
 export type ConfigDoc = { version: number; store_id: string; url: string; timeout_ms?: number; updated_at: string }
 export type Entry = ConfigDoc & { created_by: string | null; comment: string | null }
@@ -64,16 +63,3 @@ export type RolloutInput = {
 export const ROLLOUT_ACTIONS = ['pause', 'resume', 'abort', 'promote'] as const
 export type RolloutAction = (typeof ROLLOUT_ACTIONS)[number]
 
-type Opts<Q = never> = { headers?: Record<string, string>; query?: Q; fetch?: RequestInit }
-type Res<T> = Promise<Treaty.TreatyResponse<{ 200: T; 201: T }>>
-type Act = { post(body?: undefined, o?: Opts): Res<Rollout> }
-
-/** The part of the treaty client the rollout routes will add. TODO(rollouts): typed once the routes land —
- *  then the client calls them on App and this type goes. */
-export type RolloutRoutes = {
-  rollouts: ((p: { id: string }) => { get(o?: Opts): Res<Rollout> } & Record<RolloutAction, Act>) & {
-    get(o?: Opts<{ limit?: number }>): Res<RolloutPage>
-    post(body: RolloutInput, o?: Opts): Res<Rollout>
-    current: { get(o?: Opts): Res<Rollout> }
-  }
-}
