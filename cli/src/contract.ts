@@ -25,7 +25,7 @@ export type Fleet = { summary: Summary; agents: Agent[] }
 export type AuditRecord = { id: number; at: string; actor: string; action: string; target: string; request_id: string; outcome: string }
 export type AuditPage = { records: AuditRecord[]; next_before: number | null }
 
-/** Rollouts (issue 12), as /work/notes/rollout-api.md specifies them. */
+/** Rollouts, as the controller's /rollouts routes answer them. */
 export const ROLLOUT_STATES = ['running', 'paused', 'completed', 'rolled_back', 'aborted'] as const
 export type RolloutState = (typeof ROLLOUT_STATES)[number]
 export type RolloutStep = { percent: number; bake_seconds: number; cohort: number; started_at: string | null }

@@ -1,8 +1,7 @@
 /** dcm end to end: the compiled executable (dist/dcm, what `bun run build` ships) run as a process for
  *  every command against a real controller (SQLite), checking what it prints and its exit code.
  *  The first block needs only the routes every controller has (GET/POST /config); the "fleet routes"
- *  block needs GET /agents, /config/versions, /config/rollback and /audit (issue 11); the "rollout routes"
- *  block needs the /rollouts routes of issue 12 (/work/notes/rollout-api.md). */
+ *  block the fleet routes with real agents; the "rollout routes" block the /rollouts routes. */
 import { beforeAll, describe, expect, test } from 'bun:test'
 import { createHash } from 'node:crypto'
 import { join } from 'node:path'
