@@ -63,7 +63,7 @@ export function createApp({ settings, store, logger, config, agents, fleet, audi
       },
     )
     .use(configRoutes(config, auth, credentials, { pollIntervalSeconds: settings.pollIntervalSeconds, allowSharedKeyPolls: settings.allowSharedKeyPolls, upstreamAllow: settings.upstreamAllow }, recorder, actor, rollouts))
-    .use(historyRoutes(config, fleet, auth, actor, rollouts))
+    .use(historyRoutes(config, fleet, auth, actor))
     .use(rolloutRoutes(rollouts, auth, actor, { upstreamAllow: settings.upstreamAllow }))
     .use(agentRoutes(agents, auth, { pollUrl: `${settings.publicUrl}/config`, pollIntervalSeconds: settings.pollIntervalSeconds }, audit, actor))
     .use(fleetRoutes(fleet, auth))

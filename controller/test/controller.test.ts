@@ -152,12 +152,15 @@ function suite(kind: 'sqlite' | 'postgres', storeEnv: () => Promise<Record<strin
       expect(await call(`${c.url}/healthz`)).toMatchObject({ status: 200, body: { status: 'ok' } })
       expect(await call(`${c.url}/readyz`)).toMatchObject({ status: 200, body: { status: 'ready', store: kind } })
       const docs = await call(`${c.url}/swagger/json`)
-      expect(Object.keys(docs.body.paths).sort()).toEqual(['/agents', '/agents/{id}', '/audit', '/config', '/config/rollback', '/config/versions', '/config/versions/{n}', '/healthz', '/metrics', '/readyz', '/register'])
+      expect(Object.keys(docs.body.paths).sort()).toEqual([
+        '/agents', '/agents/{id}', '/audit', '/config', '/config/rollback', '/config/versions', '/config/versions/{n}', '/healthz', '/metrics', '/readyz', '/register',
+        '/rollouts', '/rollouts/current', '/rollouts/{id}', '/rollouts/{id}/abort', '/rollouts/{id}/pause', '/rollouts/{id}/promote', '/rollouts/{id}/resume',
+      ])
       const codes = (path: string, method: string) => Object.keys(docs.body.paths[path][method].responses).sort()
       expect({ register: codes('/register', 'post'), poll: codes('/config', 'get'), write: codes('/config', 'post'), revoke: codes('/agents/{id}', 'delete') }).toEqual({
         register: ['200', '201', '400', '401', '403', '413', '415', '422', '429', '503'],
         poll: ['200', '304', '401', '403', '404', '422', '429', '503'],
-        write: ['200', '201', '400', '401', '403', '412', '413', '415', '422', '429', '503'],
+        write: ['200', '201', '400', '401', '403', '409', '412', '413', '415', '422', '429', '503'],
         revoke: ['204', '401', '403', '404', '422', '429', '503'],
       })
       expect(Object.keys(docs.body.components.securitySchemes).sort()).toEqual(['apiKeyHeader', 'bearerAuth'])

@@ -2,7 +2,6 @@ import { Elysia, t } from 'elysia'
 import { ErrorShape, Int, jsonBody, MAX_VERSION, presentedKey, requestIdOf, type AuthPlugin } from '@dcm/shared'
 import type { Role } from '../agents'
 import type { FleetService } from '../fleet/service'
-import type { RolloutService } from '../rollouts'
 import { RollbackInput, VersionDetail, VersionEntry, VersionList } from './model'
 import type { ConfigService } from './service'
 
@@ -12,7 +11,7 @@ type VersionEntry = typeof VersionEntry.static
 
 /** History (admin): GET /config/versions, GET /config/versions/:n with how far it reached the fleet,
  *  and POST /config/rollback. */
-export const historyRoutes = (svc: ConfigService, fleet: FleetService, auth: AuthPlugin<Role>, actor: (key: string | null) => string, rollouts: RolloutService) =>
+export const historyRoutes = (svc: ConfigService, fleet: FleetService, auth: AuthPlugin<Role>, actor: (key: string | null) => string) =>
   new Elysia({ name: 'controller.history' })
     .use(auth)
     .get(
@@ -55,8 +54,7 @@ export const historyRoutes = (svc: ConfigService, fleet: FleetService, auth: Aut
       '/config/rollback',
       async ({ body, set, request }) => {
         const rid = requestIdOf(request)
-        const who = { actor: actor(presentedKey(request.headers)), comment: body.comment ?? null, ifMatch: request.headers.get('if-match') }
-        await rollouts.beforeWrite(false, { actor: who.actor, requestId: rid })
+        const who = { actor: actor(presentedKey(request.headers)), comment: body.comment ?? null, ifMatch: request.headers.get('if-match'), outsideRollout: true }
         const { written, entry } = await svc.rollback(body.version, rid, who)
         set.status = written.created ? 201 : 200
         set.headers.etag = written.snapshot.etag

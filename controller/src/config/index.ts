@@ -134,9 +134,10 @@ export const configRoutes = (
         const refusal = upstreamRefusal(input.url, opts.upstreamAllow)
         if (refusal !== null) throw new Invalid(`body field "url": ${refusal}`)
         const rid = requestIdOf(request)
-        const who = { actor: actor(presentedKey(request.headers)), comment: comment ?? null, ifMatch: request.headers.get('if-match') }
-        // A rollout in progress holds plain writes back (409), unless forced: then it is aborted first.
-        await rollouts.beforeWrite(query.force === true, { actor: who.actor, requestId: rid })
+        const who = { actor: actor(presentedKey(request.headers)), comment: comment ?? null, ifMatch: request.headers.get('if-match'), outsideRollout: true }
+        // A rollout in progress holds plain writes back (409, checked in the write), unless forced: then
+        // it is aborted first.
+        if (query.force === true) await rollouts.forceWrite({ actor: who.actor, requestId: rid })
         const written = await svc.write(input, rid, who)
         set.status = written.created ? 201 : 200
         set.headers.etag = written.snapshot.etag

@@ -1,5 +1,5 @@
-import { maskUrl, NotFound, PreconditionFailedError, type ConfigDoc, type Logger } from '@dcm/shared'
-import { DB_DEADLINE_MS, guard, PreconditionFailed, type ConfigInput, type ConfigStore, type VersionEntry, type WriteContext } from '../store'
+import { Conflict, maskUrl, NotFound, PreconditionFailedError, type ConfigDoc, type Logger } from '@dcm/shared'
+import { DB_DEADLINE_MS, guard, PreconditionFailed, RolloutActive, type ConfigInput, type ConfigStore, type VersionEntry, type WriteContext } from '../store'
 import { WriteQueue } from '../store/write-queue'
 import { Holds } from './holds'
 import { snapshotOf, type Snapshot } from './snapshot'
@@ -10,7 +10,15 @@ export type ConfigServiceOptions = { maxHeld: number }
 export type HistoryEntry = Omit<VersionEntry, 'converged_at'>
 
 /** Who writes, why, and on what condition (the If-Match header as sent, or a version it must follow). */
-export type Author = { actor: string; comment?: string | null; ifMatch?: string | null; after?: { store_id: string; version: number }; action?: WriteContext['action'] }
+export type Author = {
+  actor: string
+  comment?: string | null
+  ifMatch?: string | null
+  after?: { store_id: string; version: number }
+  action?: WriteContext['action']
+  /** A plain write: refused (409 rollout_in_progress) while a rollout runs or is paused. */
+  outsideRollout?: boolean
+}
 
 /** While a rollout runs: the agents of its cohort get the newest version, everyone else `stable`. */
 export type Routing = { cohort: ReadonlySet<string>; stable: Snapshot }
@@ -109,6 +117,7 @@ export class ConfigService {
       action: who.action ?? 'config.write',
       comment: who.comment ?? null,
       request_id: requestId,
+      ...(who.outsideRollout ? { outsideRollout: true } : {}),
       ...(who.after ? { expect: who.after } : who.ifMatch === undefined || who.ifMatch === null ? {} : { expect: await this.#expectation(who.ifMatch) }),
     }
     let result: { doc: ConfigDoc; created: boolean }
@@ -120,6 +129,10 @@ export class ConfigService {
         requestId,
       )
     } catch (e) {
+      if (e instanceof RolloutActive) {
+        this.logger.info('audit', { actor: ctx!.actor, action: ctx!.action, outcome: 'rollout_in_progress', request_id: requestId })
+        throw new Conflict('a rollout is in progress; wait for it, abort it, or write with ?force=true (which aborts it)', 'rollout_in_progress')
+      }
       if (!(e instanceof PreconditionFailed)) throw e
       if (e.current) this.offer(e.current)
       this.logger.info('audit', { actor: ctx!.actor, action: ctx!.action, outcome: 'precondition_failed', version: e.current?.version ?? null, request_id: requestId })

@@ -21,7 +21,8 @@ export function healthIn(v: string | null): HealthRow | null {
   const m = HEALTH.exec(v.replaceAll(' ', ''))
   if (!m) return null
   const [version, hits, errors, p99] = [Number(m[1]), Number(m[2]), Number(m[3]), Number(m[4])]
-  if (version < 1 || version > MAX_VERSION || errors > hits) return null
+  // errors may exceed hits in one report (a body that broke off after its hit was counted): summed, then clamped.
+  if (version < 1 || version > MAX_VERSION) return null
   return { agent_id: '', version, hits, errors, p99_ms: p99 }
 }
 
@@ -94,7 +95,7 @@ export class FleetReports {
   }
 
   #addHealth(agentId: string, h: HealthRow | null): void {
-    if (h === null || h.hits === 0) return
+    if (h === null || (h.hits === 0 && h.errors === 0)) return
     const key = `${agentId}\0${h.version}`
     const sum = this.#health.get(key)
     if (sum) {

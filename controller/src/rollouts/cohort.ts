@@ -31,7 +31,7 @@ export function figures(rows: readonly HealthRow[], version: number, agents: Rea
     errors += r.errors
     if (r.hits > 0) p99 = Math.max(p99 ?? 0, r.p99_ms)
   }
-  return { agents: agentCount, hits, errors, error_rate: hits === 0 ? null : errors / hits, p99_ms: p99 }
+  return { agents: agentCount, hits, errors, error_rate: hits === 0 ? null : Math.min(1, errors / hits), p99_ms: p99 }
 }
 
 export type Verdict = { pass: true } | { pass: false; reason: string }

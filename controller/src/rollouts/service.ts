@@ -274,13 +274,11 @@ export class RolloutService {
     return this.#complete(await this.#activeById(id, who.requestId), 'promote', `promoted by ${who.actor}`, who)
   }
 
-  /** Before a plain config write: refused while a rollout is active, unless forced (then aborted first). */
-  async beforeWrite(force: boolean, who: Who): Promise<void> {
-    await this.load()
+  /** Before a plain config write with ?force=true: the rollout this replica knows of is aborted first.
+   *  (Without force the write itself is refused while a rollout is active, in its own statement.) */
+  async forceWrite(who: Who): Promise<void> {
     const a = this.#active
-    if (a === null) return
-    if (!force) throw inProgress(a.row)
-    await this.abort(a.row.id, who, `aborted by ${who.actor}: a config write with ?force=true`)
+    if (a !== null) await this.abort(a.row.id, who, `aborted by ${who.actor}: a config write with ?force=true`)
   }
 
   async get(id: number, requestId: string): Promise<RolloutRow> {

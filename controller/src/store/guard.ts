@@ -1,6 +1,6 @@
 import { Unavailable, type Logger } from '@dcm/shared'
 import { ANSWER_DEADLINE_MS } from './deadlines'
-import { PreconditionFailed } from './types'
+import { PreconditionFailed, RolloutActive } from './types'
 
 /** Store calls that failed and became a 503 here, since start (read by /metrics: dcm_store_errors_total). */
 export const storeErrors = { total: 0 }
@@ -27,7 +27,7 @@ export async function guard<T>(
     return await Promise.race([call(abort.signal), timeout])
   } catch (e) {
     // A refused precondition is the store's answer, not its failure.
-    if (e instanceof Unavailable || e instanceof PreconditionFailed) throw e
+    if (e instanceof Unavailable || e instanceof PreconditionFailed || e instanceof RolloutActive) throw e
     storeErrors.total++
     logger.warn('config store call failed', { what, error: e as Error, request_id: requestId })
     throw unavailable(what)

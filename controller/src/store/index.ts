@@ -3,7 +3,7 @@ import { sqliteStore } from './sqlite'
 import type { ConfigStore } from './types'
 
 export type { Decision, HealthRow, RolloutPatch, RolloutRow, RolloutSpec, RolloutState, AgentReport, AgentRow, AuditInput, AuditRecord, ConfigStore, ConfigInput, AgentRecord, RegisterOutcome, Registering, TokenRow, VersionEntry, WriteContext, WriteOptions } from './types'
-export { LateWrite, PreconditionFailed } from './types'
+export { LateWrite, PreconditionFailed, RolloutActive } from './types'
 export { guard, unavailable } from './guard'
 export { ANSWER_DEADLINE_MS, DB_DEADLINE_MS } from './deadlines'
 export { postgresStore } from './postgres'

@@ -7,7 +7,7 @@ import { docOf, type VersionRow } from './rows'
 import { postgresAgents } from './pg-agents'
 import { postgresFleet } from './pg-fleet'
 import { postgresRollouts } from './pg-rollouts'
-import { LateWrite, PreconditionFailed, type ConfigStore } from './types'
+import { LateWrite, PreconditionFailed, RolloutActive, type ConfigStore } from './types'
 
 /** NOTIFY channel carrying each new version's document to every replica. */
 export const CHANNEL = 'dcm_config'
@@ -95,14 +95,18 @@ export function postgresStore(url: string): ConfigStore {
         // SET expressions see the row as it was: the precondition and the change are judged on the locked
         // head before this write, and recorded in it for RETURNING.
         const differs = sql`(h.url is distinct from ${input.url}::text or h.timeout_ms is distinct from ${timeout}::int)`
-        const ok =
+        // A plain write during a rollout is refused; a rollout that commits meanwhile finds its own
+        // expectation of the version broken instead, and ends.
+        const free = ctx?.outsideRollout ? sql`not exists (select 1 from rollouts where state in ('running', 'paused'))` : sql`true`
+        const expected =
           expect === undefined
             ? sql`true`
             : expect === 'any'
               ? sql`(h.version > 0)`
               : sql`(h.version = ${expect.version}::int and (select value from store_meta where key = 'store_id') = ${expect.store_id}::text)`
+        const ok = sql`(${free} and ${expected})`
         const change = sql`(${ok} and ${differs})`
-        return sql<(VersionRow & { changed: boolean; precondition_ok: boolean; store_id: string })[]>`
+        return sql<(VersionRow & { changed: boolean; precondition_ok: boolean; rollout_free: boolean; store_id: string })[]>`
           with head as (
             update config_head h set
               version = h.version + (case when ${change} then 1 else 0 end),
@@ -123,7 +127,8 @@ export function postgresStore(url: string): ConfigStore {
           ), audited as (
             insert into audit (actor, action, target, request_id, outcome)
             select ${ctx?.actor ?? ''}::text, ${ctx?.action ?? ''}::text, case when version = 0 then 'config' else 'version ' || version end, ${ctx?.request_id ?? null}::text,
-              case when not precondition_ok then 'precondition_failed' when changed then 'created' else 'unchanged' end
+              case when not precondition_ok then (case when (select ${free}) then 'precondition_failed' else 'rollout_in_progress' end)
+                when changed then 'created' else 'unchanged' end
             from head where ${ctx !== undefined}::boolean
             returning 1
           ), notified as (
@@ -132,7 +137,7 @@ export function postgresStore(url: string): ConfigStore {
               'updated_at', to_char(updated_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))::text)
             from added
           )
-          select version, url, timeout_ms, updated_at, changed, precondition_ok, (select store_id from meta),
+          select version, url, timeout_ms, updated_at, changed, precondition_ok, (select ${free}) as rollout_free, (select store_id from meta),
             (select count(*) from notified) as n, (select count(*) from audited) as a from head`
       }).catch((e) => {
         // Our deadline check, the statement timeout or the lock timeout: the database gave up on it.
@@ -140,6 +145,7 @@ export function postgresStore(url: string): ConfigStore {
       })
       if (!row) throw new LateWrite()
       storeId = row.store_id
+      if (!row.rollout_free) throw new RolloutActive()
       if (!row.precondition_ok) throw new PreconditionFailed(row.version === 0 || row.url === null ? null : docOf(row, storeId))
       return { doc: docOf(row, storeId), created: row.changed }
     },

@@ -4,7 +4,7 @@ import { dirname } from 'node:path'
 import { SQLITE_BUSY_MS } from './deadlines'
 import { migrations } from './migrations'
 import { AGENT_COLUMNS, agentOf, auditOf, ROLLOUT_COLUMNS, rolloutOf, type RolloutDbRow, docOf, entryOf, type AgentDbRow, type AuditDbRow, type EntryRow, type VersionRow } from './rows'
-import { LateWrite, PreconditionFailed, type AgentReport, type AuditInput, type ConfigInput, type ConfigStore, type RegisterOutcome, type Registering, type HealthRow, type TokenRow, type WriteContext } from './types'
+import { LateWrite, PreconditionFailed, RolloutActive, type AgentReport, type AuditInput, type ConfigInput, type ConfigStore, type RegisterOutcome, type Registering, type HealthRow, type TokenRow, type WriteContext } from './types'
 
 type Row = VersionRow & { updated_at: string }
 
@@ -95,6 +95,10 @@ export function sqliteStore(path: string): ConfigStore {
     const cur = q().current.get()
     const record = (version: number | null, outcome: string) =>
       ctx && audit({ actor: ctx.actor, action: ctx.action, target: version === null ? 'config' : `version ${version}`, request_id: ctx.request_id ?? null, outcome })
+    if (ctx?.outsideRollout && q().activeRollout.get() !== null) {
+      record(cur?.version ?? null, 'rollout_in_progress')
+      return { rollout: true as const }
+    }
     const expect = ctx?.expect
     if (expect !== undefined && !(expect === 'any' ? cur !== null : cur !== null && cur.version === expect.version && storeId === expect.store_id)) {
       record(cur?.version ?? null, 'precondition_failed')
@@ -155,6 +159,7 @@ export function sqliteStore(path: string): ConfigStore {
     async write(input, { deadline }, ctx) {
       // IMMEDIATE takes the write lock up front, so two processes sharing the file serialise here.
       const r = write.immediate(input, deadline, ctx)
+      if ('rollout' in r) throw new RolloutActive()
       if ('failed' in r) throw new PreconditionFailed(r.failed ?? null)
       return r
     },

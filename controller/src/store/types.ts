@@ -13,6 +13,8 @@ export type WriteContext = {
   request_id?: string
   /** If-Match: the current version must be this one (of this store), or any ('any'); absent: no condition. */
   expect?: { store_id: string; version: number } | 'any'
+  /** Refused (RolloutActive) while a rollout runs or is paused, checked in the write's own statement. */
+  outsideRollout?: boolean
 }
 
 /** A version as history shows it. */
@@ -117,6 +119,14 @@ export class PreconditionFailed extends Error {
   constructor(readonly current: ConfigDoc | null) {
     super('the config changed since the version named in If-Match')
     this.name = 'PreconditionFailed'
+  }
+}
+
+/** A plain write while a rollout runs or is paused: nothing was stored. */
+export class RolloutActive extends Error {
+  constructor() {
+    super('a rollout is in progress')
+    this.name = 'RolloutActive'
   }
 }
 
