@@ -44,6 +44,7 @@ function rig(opts: { state?: AgentState; longPoll?: boolean } = {}) {
   const calls: { url: string; method: string; headers: Record<string, string>; body?: string }[] = []
   const answers: Answer[] = []
   let n = 0
+  let clock = 1_700_000_000_000
   const store = memoryStateStore(opts.state ?? null)
   const deps: AgentDeps = {
     settings,
@@ -57,7 +58,7 @@ function rig(opts: { state?: AgentState; longPoll?: boolean } = {}) {
       if (r instanceof Error) throw r
       return r
     },
-    now: () => 1_700_000_000_000,
+    now: () => clock,
     random: () => 0.5,
     newId: () => `rid-${++n}`,
     hostname: 'box-1',
@@ -69,8 +70,13 @@ function rig(opts: { state?: AgentState; longPoll?: boolean } = {}) {
   const peers = { controller: peer('controller'), worker: peer('worker') }
   let kicks = 0
   let reports = 0
-  const controller: ControllerLoop = new ControllerLoop(deps, state, peers.controller, () => kicks++, abort.signal, () => ({ applied: worker.applied, rejected: worker.rejected }))
-  const worker: WorkerLoop = new WorkerLoop(deps, state, peers.worker, () => controller.pollIntervalMs, () => state.current.etag === controller.confirmedEtag, abort.signal, () => reports++)
+  let healthDue = 0
+  const controller: ControllerLoop = new ControllerLoop(deps, state, peers.controller, () => kicks++, abort.signal, () => ({
+    applied: worker.applied,
+    rejected: worker.rejected,
+    health: worker.health.next(deps.now),
+  }))
+  const worker: WorkerLoop = new WorkerLoop(deps, state, peers.worker, () => controller.pollIntervalMs, () => state.current.etag === controller.confirmedEtag, abort.signal, () => reports++, () => (healthDue++, controller.healthDue()))
   return {
     answer: (...a: Answer[]) => answers.push(...a),
     calls,
@@ -83,6 +89,9 @@ function rig(opts: { state?: AgentState; longPoll?: boolean } = {}) {
     worker,
     kicks: () => kicks,
     reports: () => reports,
+    healthDue: () => healthDue,
+    /** Move the clock on. */
+    advance: (ms: number) => void (clock += ms),
     /** Register (answered 201 with a 1 s interval) so that the next step polls. */
     async registered() {
       answers.push(json({ agent_id: 'agent-1', poll_url: 'http://ctl.example:8080/config', poll_interval_seconds: INTERVAL / 1000 }, 201))
