@@ -26,7 +26,7 @@ function reported(calls: ControllerCall[]) {
   return sum
 }
 
-test('the worker counts /hit outcomes of its version, and the agent reports them to the controller with its polls: every hit once', async () => {
+test('the worker counts /hit outcomes of its version, and the agent reports them to the controller with its polls: every hit once, a restarted worker from zero', async () => {
   // Every third call answers 200, every third 500, every third too late (the worker's own 504).
   let n = 0
   const s = await startStack({
@@ -63,4 +63,13 @@ test('the worker counts /hit outcomes of its version, and the agent reports them
   await waitFor('five more polls', () => s.controllerCalls.filter((c) => c.status !== null).length >= seen + 5)
   expect(s.controllerCalls.slice(seen).filter((c) => c.headers.has('x-worker-health'))).toEqual([])
   expect(reported(s.controllerCalls).total).toBe(9)
+
+  // A restarted worker counts from zero again: the agent refills it, and its new hits are reported on top.
+  const worker = await s.worker.restart()
+  await waitWorkerVersion(worker, 1)
+  for (let i = 0; i < 3; i++) await fetch(`${worker.url}/hit`).then((r) => r.arrayBuffer())
+  expect((await workerState(worker)).hits).toMatchObject({ version: 1, total: 3, by_class: { '2xx': 1, '5xx': 1 }, upstream_failures: 1 })
+  await waitFor('the three new hits reported', () => reported(s.controllerCalls).total >= 12)
+  const after = reported(s.controllerCalls)
+  expect({ total: after.total, err: after.err }).toEqual({ total: 12, err: 8 })
 })
