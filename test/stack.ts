@@ -26,16 +26,62 @@ export const agentEnv = (controllerUrl: string, workerUrl: string, extra: Record
   ...extra,
 })
 
-export type Stack = { controller: Service; agent: Service; worker: Service; upstream: { url: string } }
+export type Stack = { controller: Service; agent: Service; worker: Service; upstream: { url: string }; controllerCalls: ControllerCall[] }
+
+type StackOptions = {
+  controller?: Record<string, string>
+  agent?: Record<string, string>
+  worker?: Record<string, string>
+  /** How the upstream answers /hit's calls (default: 200 "hello from upstream-a"). */
+  upstream?: (req: Request) => Response | Promise<Response>
+  /** Put a recording proxy between the agent and the controller (`controllerCalls` fills up). */
+  recordAgentCalls?: boolean
+}
 
 /** Controller (SQLite), worker and agent as real processes, plus an upstream stub for /hit. */
-export async function startStack(opts: { controller?: Record<string, string>; agent?: Record<string, string>; worker?: Record<string, string> } = {}): Promise<Stack> {
-  const upstream = upstreamStub('upstream-a')
+export async function startStack(opts: StackOptions = {}): Promise<Stack> {
+  const upstream = upstreamStub('upstream-a', opts.upstream)
   const cport = await freePort()
   const controller = await spawnService('controller', { port: cport, env: controllerEnv(cport, opts.controller) })
   const worker = await spawnService('worker', { env: { AGENT_API_KEY: KEYS.worker, ...opts.worker } })
-  const agent = await spawnService('agent', { env: agentEnv(controller.url, worker.url, opts.agent) })
-  return { controller, agent, worker, upstream }
+  const proxy = opts.recordAgentCalls ? recordingProxy(controller.url) : null
+  const agent = await spawnService('agent', { env: agentEnv(proxy?.url ?? controller.url, worker.url, opts.agent) })
+  return { controller, agent, worker, upstream, controllerCalls: proxy?.calls ?? [] }
+}
+
+/** One call that passed the recording proxy: its path, request headers and the status it got (null
+ *  while under way, or when the caller went away before the answer). */
+export type ControllerCall = { path: string; headers: Headers; status: number | null }
+
+/** An HTTP proxy in front of `target` that records each call's request headers and answer status; held
+ *  long-polls pass through as they are held (no idle timeout). */
+export function recordingProxy(target: string) {
+  const calls: ControllerCall[] = []
+  const server = Bun.serve({
+    port: 0,
+    hostname: '127.0.0.1',
+    idleTimeout: 0,
+    async fetch(req) {
+      const u = new URL(req.url)
+      const call: ControllerCall = { path: `${u.pathname}${u.search}`, headers: new Headers(req.headers), status: null }
+      calls.push(call)
+      const headers = new Headers(req.headers)
+      headers.delete('host')
+      const body = req.method === 'GET' || req.method === 'HEAD' ? undefined : await req.arrayBuffer()
+      let res: Response
+      let bytes: ArrayBuffer
+      try {
+        res = await fetch(`${target}${call.path}`, { method: req.method, headers, body, signal: req.signal, redirect: 'manual', decompress: false })
+        bytes = await res.arrayBuffer()
+      } catch {
+        return new Response(null, { status: 502 }) // the caller went away, or the controller did (recorded as no answer)
+      }
+      if (!req.signal.aborted) call.status = res.status
+      return new Response(res.status === 304 ? null : bytes, { status: res.status, headers: res.headers })
+    },
+  })
+  onCleanup(() => server.stop(true))
+  return { url: `http://127.0.0.1:${server.port}`, calls }
 }
 
 export const setConfig = (s: { controller: Service }, json: { url: string; timeout_ms?: number }) =>
@@ -54,7 +100,7 @@ export async function hitBody(worker: Service) {
 }
 
 /** A running stack whose worker already holds version 1 (the upstream stub's URL). */
-export async function stackAtVersion1(opts: Parameters<typeof startStack>[0] = {}) {
+export async function stackAtVersion1(opts: StackOptions = {}) {
   const s = await startStack(opts)
   await setConfig(s, { url: s.upstream.url })
   await waitWorkerVersion(s.worker, 1)

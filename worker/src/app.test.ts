@@ -64,7 +64,7 @@ describe('upstream safety on apply and at call time', () => {
     use('http://metadata-alias.test/')
     const res = await hot(req())
     expect({ status: res.status, error: ((await res.json()) as { error: string }).error }).toEqual({ status: 502, error: 'upstream_forbidden' })
-    expect(config.state.hits).toMatchObject({ total: 1, by_class: { upstream_failure: 1 } })
+    expect(config.state.hits).toMatchObject({ total: 1, upstream_failures: 1 })
   })
 
   test('a name is resolved again once its verdict is older than resolveCacheMs: a change of address is seen', async () => {

@@ -5,6 +5,8 @@ import { apply, doc, env, errorOf, hit, KEY, state, STORE, UPDATED } from './kit
 // Each test spawns processes; the conditions inside have their own deadlines (waitFor).
 setDefaultTimeout(30_000)
 
+const NO_BUCKETS = { le_ms: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 30000, 60000], counts: new Array(16).fill(0) }
+
 describe('worker config', () => {
   test('before any config: /hit and /readyz answer 503, /state is a clear empty state', async () => {
     const w = await spawnService('worker', { env })
@@ -14,7 +16,7 @@ describe('worker config', () => {
     const state = await call(`${w.url}/state`)
     expect({ status: state.status, body: state.body }).toEqual({
       status: 200,
-      body: { version: null, store_id: null, url: null, applied_at: null, hits: { version: null, total: 0, by_class: { '2xx': 0, '3xx': 0, '4xx': 0, '5xx': 0, upstream_failure: 0 } } },
+      body: { version: null, store_id: null, url: null, applied_at: null, hits: { version: null, total: 0, by_class: { '2xx': 0, '3xx': 0, '4xx': 0, '5xx': 0 }, upstream_failures: 0, p50_ms: 0, p99_ms: 0, buckets: NO_BUCKETS } },
     })
   })
 
@@ -41,7 +43,7 @@ describe('worker config', () => {
       timeout_ms: 2000,
       updated_at: UPDATED,
       applied_at: appliedAt,
-      hits: { version: 1, total: 1, by_class: { '2xx': 1, '3xx': 0, '4xx': 0, '5xx': 0, upstream_failure: 0 } },
+      hits: { version: 1, total: 1, by_class: { '2xx': 1, '3xx': 0, '4xx': 0, '5xx': 0 }, upstream_failures: 0, p50_ms: expect.any(Number), p99_ms: expect.any(Number), buckets: expect.any(Object) },
     })
 
     await apply(w, doc(2, teapot.url))

@@ -63,8 +63,8 @@ describe('worker upstream safety', () => {
     point({})
     await waitFor('the name to be called again', async () => (await hit(w)).status === 200)
     const { hits } = await state(w)
-    expect(hits.by_class.upstream_failure + hits.by_class['2xx']).toBe(hits.total)
-    expect(hits.by_class.upstream_failure).toBeGreaterThanOrEqual(3)
+    expect(hits.upstream_failures + hits.by_class['2xx']).toBe(hits.total)
+    expect(hits.upstream_failures).toBeGreaterThanOrEqual(3)
     expect(new Set(w.logs().filter((l) => l.msg.startsWith('upstream refused')).map((l) => l.address))).toEqual(new Set(['169.254.169.254', '::ffff:a9fe:a9fe']))
   })
 

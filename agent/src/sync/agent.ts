@@ -51,6 +51,7 @@ export class Agent {
     this.#controller = new ControllerLoop(deps, this.#state, this.#peers.controller, () => this.#loops.worker.kick(), this.#abort.signal, () => ({
       applied: this.#worker.applied,
       rejected: this.#worker.rejected,
+      health: this.#worker.health.next(now),
     }))
     this.#worker = new WorkerLoop(
       deps,
@@ -65,6 +66,7 @@ export class Agent {
         this.#controller.reportChanged()
         if (this.#peers.controller.status.consecutive_failures === 0) this.#loops.controller.kick()
       },
+      () => this.#controller.healthDue(),
     )
     const crash = (loop: string) => (e: unknown): Next => {
       log.error('unexpected error in loop', { loop, error: e as Error })

@@ -35,6 +35,8 @@ export class ControllerLoop {
   #networkFailures = 0
   /** Aborts the poll in flight so the next one carries a new report (what the worker applied). */
   #pollAbort: AbortController | null = null
+  /** The poll in flight is a long-poll the controller may hold. */
+  #pollHeld = false
   /** The ETag the controller last confirmed as its current config (a 304 for it, or a 200 with it). */
   confirmedEtag: string | null = null
   lastPollAt: string | null = null
@@ -49,8 +51,9 @@ export class ControllerLoop {
     private readonly peer: Peer,
     private readonly onNewConfig: () => void,
     private readonly signal: AbortSignal,
-    /** What the worker applied or refused, sent with every poll (X-Applied-Version, X-Rejected-*). */
-    private readonly report: () => { applied: number | null; rejected: { version: number; reason: string } | null } = () => ({ applied: null, rejected: null }),
+    /** What the worker applied or refused, sent with every poll (X-Applied-Version, X-Rejected-*), and
+     *  its unreported hits (X-Worker-Health; `delivered` once a poll carrying them got an answer). */
+    private readonly report: () => PollReport = () => ({ applied: null, rejected: null }),
   ) {
     this.#pollIntervalMs = 5000
   }
@@ -71,20 +74,28 @@ export class ControllerLoop {
     this.#pollAbort?.abort()
   }
 
+  /** Unreported worker health waits: a long-poll being held is ended (the next poll carries it, without
+   *  being held). A poll that is not held is left alone: it carries the health already, or the next one
+   *  will within one interval (a backoff is not cut short for it). */
+  healthDue(): void {
+    if (this.#pollHeld) this.#pollAbort?.abort()
+  }
+
   /** Polls present the agent's own token once a registration gave one, else the shared key, and report
    *  what the worker applied or refused. */
-  #pollHeaders(): Record<string, string> {
+  #pollHeaders(): { headers: Record<string, string>; health: PollReport['health'] } {
     const { agent_id, agent_token } = this.state.current
     const key = this.#pollWithToken && agent_token ? agent_token : this.deps.settings.controllerKey
     const h: Record<string, string> = { authorization: `Bearer ${key}` }
     if (agent_id) h['x-agent-id'] = agent_id
-    const { applied, rejected } = this.report()
+    const { applied, rejected, health = null } = this.report()
     if (applied !== null) h['x-applied-version'] = String(applied)
     if (rejected !== null) {
       h['x-rejected-version'] = String(rejected.version)
       h['x-rejected-reason'] = rejected.reason
     }
-    return h
+    if (health !== null) h['x-worker-health'] = health.header
+    return { headers: h, health }
   }
 
   /** Registration presents the shared key, and the agent's token (its id needs it), or `new` when it has
@@ -139,23 +150,29 @@ export class ControllerLoop {
   async #poll(): Promise<Next> {
     const { settings, log, newId, now } = this.deps
     const { longPoll, longPollWaitSeconds, requestTimeoutMs } = settings
-    const headers = this.#pollHeaders()
+    const { headers, health } = this.#pollHeaders()
+    // A poll carrying worker health is never held: it is answered at once, so the delta counts as
+    // reported (or is sent again) within one round trip, whichever way the controller records it.
+    const held = longPoll && health === null
     const withToken = this.#pollWithToken && this.state.current.agent_token !== undefined
     const tag = this.#refusedEtag ?? this.state.current.etag
     if (tag) headers['if-none-match'] = tag
     const pollUrl = this.#pollUrl!
-    const url = longPoll ? `${pollUrl}${pollUrl.includes('?') ? '&' : '?'}wait=${longPollWaitSeconds}` : pollUrl
+    const url = held ? `${pollUrl}${pollUrl.includes('?') ? '&' : '?'}wait=${longPollWaitSeconds}` : pollUrl
     const started = now()
     const rid = newId()
     const abort = new AbortController()
     this.#pollAbort = abort
-    const out = await this.#call(url, { headers }, requestTimeoutMs + (longPoll ? longPollWaitSeconds * 1000 : 0), rid, AbortSignal.any([this.signal, abort.signal]))
+    this.#pollHeld = held
+    const out = await this.#call(url, { headers }, requestTimeoutMs + (held ? longPollWaitSeconds * 1000 : 0), rid, AbortSignal.any([this.signal, abort.signal]))
     this.#pollAbort = null
+    this.#pollHeld = false
     // Ended by us for a new report: poll again at once, nothing failed.
     if (abort.signal.aborted && !this.signal.aborted && out.kind === 'retry' && out.status === undefined) return after(0)
     this.deps.counters?.poll(out)
     this.lastPollAt = new Date(now()).toISOString()
     if (out.kind === 'ok' || out.kind === 'not_modified') {
+      health?.delivered()
       const wanted = Number(out.res.headers.get('x-poll-interval'))
       if (wanted > 0) this.#pollIntervalMs = clampInterval(wanted) * 1000 // the controller may slow the fleet down
     }
@@ -187,7 +204,8 @@ export class ControllerLoop {
         this.peer.ok()
         if (!this.#refusedEtag) this.confirmedEtag = tag
         this.lastPollResult = '304 not modified'
-        return nextPoll(false)
+        // A long-polling agent's health report was answered at once: back to a held poll now.
+        return longPoll && !held ? after(0) : nextPoll(false)
       case 'ok':
         return this.#received(out.res, rid, nextPoll, interval)
       case 'rejected':
@@ -278,6 +296,13 @@ export class ControllerLoop {
     this.onNewConfig()
     return nextPoll(true)
   }
+}
+
+/** What each poll reports about the worker. */
+export type PollReport = {
+  applied: number | null
+  rejected: { version: number; reason: string } | null
+  health?: { header: string; delivered: () => void } | null
 }
 
 /** A refusal that registering again can fix: backed off like any failure, not like a wrong key. */

@@ -44,6 +44,7 @@ function rig(opts: { state?: AgentState; longPoll?: boolean } = {}) {
   const calls: { url: string; method: string; headers: Record<string, string>; body?: string }[] = []
   const answers: Answer[] = []
   let n = 0
+  let clock = 1_700_000_000_000
   const store = memoryStateStore(opts.state ?? null)
   const deps: AgentDeps = {
     settings,
@@ -57,7 +58,7 @@ function rig(opts: { state?: AgentState; longPoll?: boolean } = {}) {
       if (r instanceof Error) throw r
       return r
     },
-    now: () => 1_700_000_000_000,
+    now: () => clock,
     random: () => 0.5,
     newId: () => `rid-${++n}`,
     hostname: 'box-1',
@@ -69,8 +70,13 @@ function rig(opts: { state?: AgentState; longPoll?: boolean } = {}) {
   const peers = { controller: peer('controller'), worker: peer('worker') }
   let kicks = 0
   let reports = 0
-  const controller: ControllerLoop = new ControllerLoop(deps, state, peers.controller, () => kicks++, abort.signal, () => ({ applied: worker.applied, rejected: worker.rejected }))
-  const worker: WorkerLoop = new WorkerLoop(deps, state, peers.worker, () => controller.pollIntervalMs, () => state.current.etag === controller.confirmedEtag, abort.signal, () => reports++)
+  let healthDue = 0
+  const controller: ControllerLoop = new ControllerLoop(deps, state, peers.controller, () => kicks++, abort.signal, () => ({
+    applied: worker.applied,
+    rejected: worker.rejected,
+    health: worker.health.next(deps.now),
+  }))
+  const worker: WorkerLoop = new WorkerLoop(deps, state, peers.worker, () => controller.pollIntervalMs, () => state.current.etag === controller.confirmedEtag, abort.signal, () => reports++, () => (healthDue++, controller.healthDue()))
   return {
     answer: (...a: Answer[]) => answers.push(...a),
     calls,
@@ -83,6 +89,9 @@ function rig(opts: { state?: AgentState; longPoll?: boolean } = {}) {
     worker,
     kicks: () => kicks,
     reports: () => reports,
+    healthDue: () => healthDue,
+    /** Move the clock on. */
+    advance: (ms: number) => void (clock += ms),
     /** Register (answered 201 with a 1 s interval) so that the next step polls. */
     async registered() {
       answers.push(json({ agent_id: 'agent-1', poll_url: 'http://ctl.example:8080/config', poll_interval_seconds: INTERVAL / 1000 }, 201))
@@ -458,5 +467,98 @@ describe('what each poll reports about the worker', () => {
     r.controller.reportChanged()
     expect(await polling).toEqual(after(0))
     expect(r.peers.controller.lastError).toBeNull()
+  })
+})
+
+describe('X-Worker-Health: the hits since the last report, with the polls', () => {
+  const LE = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 30000, 60000]
+  /** The worker's /state holding doc(1) after `ok` good and `bad` failed hits (all timed ≤ 5 ms). */
+  const probed = (ok: number, bad = 0) => {
+    const counts = LE.map(() => 0).concat(0)
+    counts[2] = ok + bad
+    const d = doc(1)
+    return json({ store_id: d.store_id, version: 1, updated_at: d.updated_at, applied_at: 't1', hits: { version: 1, total: ok + bad, by_class: { '2xx': ok, '3xx': 0, '4xx': 0, '5xx': 0 }, upstream_failures: bad, p50_ms: 5, p99_ms: 5, buckets: { le_ms: LE, counts } } })
+  }
+  const poll = async (r: ReturnType<typeof rig>, answer: Answer = new Response(null, { status: 304 })) => {
+    r.answer(answer)
+    const next = await r.controller.step()
+    const c = r.calls[r.calls.length - 1]!
+    return { health: c.headers['x-worker-health'] ?? null, held: c.url.includes('wait='), next }
+  }
+  /** A probe of the worker; the first one is the base the deltas start from. */
+  const probe = async (r: ReturnType<typeof rig>, ok: number, bad = 0) => {
+    r.answer(probed(ok, bad))
+    await r.worker.step()
+  }
+
+  test('a poll carries the hits since the last answered one; nothing when there is nothing new', async () => {
+    const r = rig({ state: holding(doc(1), { worker_version: 1 }) })
+    await r.registered()
+    await probe(r, 10) // the base: hits from before this agent are not reported
+    expect((await poll(r)).health).toBeNull()
+    await probe(r, 14, 2)
+    expect((await poll(r)).health).toBe('v=1;total=6;err=2;p99=5')
+    expect((await poll(r)).health).toBeNull() // reported: not sent again
+    await probe(r, 14, 2)
+    expect((await poll(r)).health).toBeNull() // no new hits
+  })
+
+  test.each([
+    ['a 503', () => error(503, 'unavailable')],
+    ['no answer', () => networkError()],
+    ['a timeout', () => timeout()],
+  ])('a poll that got %s reported nothing: the next carries the delta again, with the hits since', async (_, failure) => {
+    const r = rig({ state: holding(doc(1), { worker_version: 1 }) })
+    await r.registered()
+    await probe(r, 0)
+    await probe(r, 3)
+    expect((await poll(r, failure())).health).toBe('v=1;total=3;err=0;p99=5')
+    await probe(r, 5, 1)
+    expect((await poll(r)).health).toBe('v=1;total=6;err=1;p99=5')
+    expect((await poll(r)).health).toBeNull()
+  })
+
+  test('a restarted worker (counts from zero): its new hits are reported, none lost or counted twice', async () => {
+    const r = rig({ state: holding(doc(1), { worker_version: 1 }) })
+    await r.registered()
+    await probe(r, 50)
+    await probe(r, 52)
+    r.answer(json({ store_id: STORE, version: null, updated_at: null, hits: { version: null, total: 0 } }), json({ ok: true })) // restarted empty: pushed again
+    await r.worker.step()
+    await probe(r, 4)
+    expect((await poll(r)).health).toBe('v=1;total=6;err=0;p99=5')
+  })
+
+  test('long-poll: a poll carrying health is not held and is followed at once by a held one without it', async () => {
+    const r = rig({ state: holding(doc(1), { worker_version: 1 }), longPoll: true })
+    await r.registered()
+    await probe(r, 0)
+    await probe(r, 2)
+    expect(await poll(r)).toEqual({ health: 'v=1;total=2;err=0;p99=5', held: false, next: after(0) })
+    // (A held poll answered at once waits out the interval, as before.)
+    expect(await poll(r)).toEqual({ health: null, held: true, next: after(INTERVAL) })
+  })
+
+  test('long-poll: a held poll is ended when a probe finds unreported hits and the last report is one interval old, not sooner', async () => {
+    const r = rig({ state: holding(doc(1), { worker_version: 1 }), longPoll: true })
+    await r.registered()
+    await probe(r, 0)
+    await probe(r, 1)
+    await poll(r) // reported now
+    const due = r.healthDue()
+    const holdUntilAborted = (_: string, init: RequestInit) => new Promise<Response>((_, reject) => init.signal!.addEventListener('abort', () => reject(new DOMException('aborted', 'AbortError')))) as unknown as Response
+    r.answer(holdUntilAborted)
+    const calls = r.calls.length
+    const polling = r.controller.step()
+    while (r.calls.length === calls) await Promise.resolve()
+    r.advance(INTERVAL / 2)
+    await probe(r, 3)
+    expect(r.healthDue() - due).toBe(0) // reported half an interval ago: the held poll goes on
+    r.advance(INTERVAL / 2)
+    await probe(r, 4)
+    expect(r.healthDue() - due).toBe(1)
+    expect(await polling).toEqual(after(0))
+    expect(r.peers.controller.lastError).toBeNull()
+    expect(await poll(r)).toEqual({ health: 'v=1;total=3;err=0;p99=5', held: false, next: after(0) })
   })
 })

@@ -1,6 +1,7 @@
 import type { ConfigDoc } from '@dcm/shared'
 import { jitter } from '../backoff'
 import type { AgentDeps } from './deps'
+import { WorkerHealth } from './health'
 import { after, sleep, type Next } from './loop'
 import type { Peer } from './peer'
 import type { PersistedState } from './persisted'
@@ -19,6 +20,8 @@ export class WorkerLoop {
    *  one is applied. */
   applied: number | null = null
   rejected: { version: number; reason: string } | null = null
+  /** How /hit fares at the worker, from each probe: the hits the controller has not heard of yet. */
+  readonly health = new WorkerHealth()
 
   constructor(
     private readonly deps: AgentDeps,
@@ -30,6 +33,8 @@ export class WorkerLoop {
     private readonly signal: AbortSignal,
     /** Called when `applied` or `rejected` changed (the controller should hear it now). */
     private readonly onReport: () => void = () => {},
+    /** Called after a probe when unreported hits wait and the last report is one poll interval old. */
+    private readonly onHealthDue: () => void = () => {},
   ) {}
 
   async step(): Promise<Next> {
@@ -52,6 +57,8 @@ export class WorkerLoop {
     if (this.#probeFailed) this.peer.resetBackoff()
     this.#probeFailed = false
     const held = (await probe.res.json().catch(() => null)) as { version?: unknown; store_id?: unknown; updated_at?: unknown } | null
+    this.health.observe(held, held?.store_id === doc.store_id)
+    if (this.health.due(now(), this.pollIntervalMs())) this.onHealthDue()
     const heldKey = `${String(held?.store_id ?? null)}/${String(held?.version ?? null)}/${String(held?.updated_at ?? null)}`
     this.#report(held?.store_id === doc.store_id && typeof held.version === 'number' ? held.version : null, this.rejected)
     // Reachable, but the backoff is reset only once the worker holds our version: a worker whose

@@ -63,3 +63,19 @@ export class TallyHistogram {
     return this as unknown as Metric
   }
 }
+
+/** The q-quantile (0 < q ≤ 1) of observations counted per bucket (`counts[i]` those ≤ `bounds[i]`, the
+ *  last entry the rest), as the upper bound of the bucket holding the ⌈q·n⌉-th smallest: "at most this".
+ *  The overflow bucket answers the last bound. 0 when nothing was observed. */
+export function bucketQuantile(bounds: readonly number[], counts: readonly number[], q: number): number {
+  let n = 0
+  for (const c of counts) n += c
+  if (n <= 0 || bounds.length === 0) return 0
+  const rank = Math.max(1, Math.ceil(q * n - 1e-9)) // 0.99 × 100 is 99, not 99.00000000000001
+  let acc = 0
+  for (let i = 0; i < bounds.length; i++) {
+    acc += counts[i] ?? 0
+    if (acc >= rank) return bounds[i]!
+  }
+  return bounds[bounds.length - 1]!
+}

@@ -21,14 +21,21 @@ export type EmptyState = typeof EmptyState.static
 /** How GET /hit has fared with the active version since it was applied. */
 export const HitCounts = t.Object({
   version: t.Union([Int(), t.Null()]),
-  total: Int(),
-  by_class: t.Object({
-    '2xx': Int(),
-    '3xx': Int(),
-    '4xx': Int(),
-    '5xx': Int(),
-    upstream_failure: Int({ description: "the worker's own 502/504/503 answers, and upstream bodies that broke off" }),
-  }),
+  total: Int({ description: 'every /hit with this version applied: the sum of by_class and upstream_failures' }),
+  by_class: t.Object(
+    { '2xx': Int(), '3xx': Int(), '4xx': Int(), '5xx': Int() },
+    { description: "the upstream's answers passed through, by the class of their status (the worker's own errors are not here)" },
+  ),
+  upstream_failures: Int({ description: "the worker's own 502/503/504/508 answers for a failed upstream call, and upstream bodies that broke off" }),
+  p50_ms: Int({ description: 'median upstream latency, as the upper bound of its bucket (0 before any call)' }),
+  p99_ms: Int({ description: '99th percentile upstream latency, as the upper bound of its bucket (0 before any call)' }),
+  buckets: t.Object(
+    {
+      le_ms: t.Array(Int(), { description: 'upper bounds in ms (fixed)' }),
+      counts: t.Array(Int(), { description: 'upstream calls per bucket, one more entry than le_ms (the last: above the last bound)' }),
+    },
+    { description: 'the upstream latency histogram since this version was applied (counts only grow): the agent subtracts two readings' },
+  ),
 })
 export type HitCounts = typeof HitCounts.static
 

@@ -1,6 +1,5 @@
 import { BadGateway, forbiddenResolution, GatewayTimeout, HttpError, NOTHING_ALLOWED, systemLookup, Unavailable, type Logger, type Lookup, type UpstreamAllow } from '@dcm/shared'
 import type { ActiveConfig } from '../config/service'
-import { upstreamSeconds } from './counts'
 import { passedHeaders } from './headers'
 
 const TICK_MS = 50
@@ -107,14 +106,14 @@ export function forwarder({ logger, maxCalls, via, upstreamAllow = NOTHING_ALLOW
     } catch (e) {
       done()
       cfg.hits.failed()
-      upstreamSeconds.observe((performance.now() - started) / 1000)
+      cfg.hits.timed(performance.now() - started)
       if (e instanceof HttpError) throw e
       const err = e as Error & { code?: string }
       if (err.name === 'TimeoutError' && !request.signal.aborted)
         throw new GatewayTimeout(`the upstream ${cfg.maskedUrl} did not answer within ${cfg.timeoutMs} ms`, 'upstream_timeout')
       throw new BadGateway(`the upstream ${cfg.maskedUrl} could not be reached (${err.code ?? err.name})`, 'upstream_unreachable')
     }
-    upstreamSeconds.observe((performance.now() - started) / 1000)
+    cfg.hits.timed(performance.now() - started)
     const headers = passedHeaders(res.headers, requestId)
     const status = res.status
     if (res.body === null) {
