@@ -146,3 +146,42 @@ describe('who runs what', () => {
     expect((await call(`/audit?limit=1&before=${body.records[0].id}`)).body.records[0].id).toBeLessThan(body.records[0].id)
   })
 })
+
+describe('rollouts: bad input and routes', () => {
+  const good = { config: { url: 'http://next.example/' }, steps: [{ percent: 50, bake_seconds: 600 }], gate: { max_error_rate: 0.1, min_hits: 0 } }
+  test.each([
+    ['percents not increasing', { ...good, steps: [{ percent: 50, bake_seconds: 1 }, { percent: 50, bake_seconds: 1 }] }],
+    ['a percent of 0', { ...good, steps: [{ percent: 0, bake_seconds: 1 }] }],
+    ['a percent over 100', { ...good, steps: [{ percent: 101, bake_seconds: 1 }] }],
+    ['no steps', { ...good, steps: [] }],
+    ['eleven steps', { ...good, steps: Array.from({ length: 11 }, (_, i) => ({ percent: i + 1, bake_seconds: 0 })) }],
+    ['a negative bake', { ...good, steps: [{ percent: 10, bake_seconds: -1 }] }],
+    ['an error rate over 1', { ...good, gate: { max_error_rate: 1.5, min_hits: 0 } }],
+    ['no gate', { config: good.config, steps: good.steps }],
+    ['a metadata URL', { ...good, config: { url: 'http://169.254.169.254/' } }],
+    ['an unknown field', { ...good, extra: 1 }],
+    ['the current config again', { ...good, config: { url: 'http://b.example/', timeout_ms: 50 } }],
+  ] as const)('%s → 422, nothing started', async (_, body) => {
+    const r = await call('/rollouts', { body })
+    expect({ status: r.status, error: r.body.error }).toEqual({ status: 422, error: 'validation_failed' })
+    expect((await call('/rollouts/current')).status).toBe(404)
+  })
+
+  test('a rollout starts, holds plain writes back, and is found by id; unknown ids are 404', async () => {
+    const r = await call('/rollouts', { body: good })
+    expect(r).toMatchObject({ status: 201, body: { state: 'running', step: 0, created_by: 'alice' } })
+    expect(await call('/rollouts', { body: { ...good, config: { url: 'http://other.example/' } } })).toMatchObject({ status: 409, body: { error: 'rollout_in_progress' } })
+    expect(await write({ url: 'http://plain.example/' })).toMatchObject({ status: 409, body: { error: 'rollout_in_progress' } })
+    expect(await call('/config/rollback', { body: { version: 1 } })).toMatchObject({ status: 409, body: { error: 'rollout_in_progress' } })
+    expect((await call(`/rollouts/${r.body.id}`)).body).toMatchObject({ id: r.body.id, version: r.body.version })
+    expect((await call('/rollouts?limit=5')).body.rollouts[0].id).toBe(r.body.id)
+    const metrics = await (await door.fetch(new Request('http://ctl.example/metrics'))).text()
+    expect(metrics).toContain('dcm_rollout_state{state="running"} 1')
+    expect(metrics).toContain('dcm_rollout_step 1')
+    for (const id of ['999', 'r-1', '1e3']) expect(await call(`/rollouts/${id}`)).toMatchObject({ status: 404, body: { error: 'rollout_not_found' } })
+    expect((await call(`/rollouts/${r.body.id}/abort`, { method: 'POST' })).body).toMatchObject({ state: 'aborted' })
+    expect(await (await door.fetch(new Request('http://ctl.example/metrics'))).text()).toContain('dcm_rollout_step 0')
+    expect(await call(`/rollouts/${r.body.id}/resume`, { method: 'POST' })).toMatchObject({ status: 409, body: { error: 'rollout_not_active' } })
+    expect((await call('/rollouts', { key: 'agent-key', body: good })).status).toBe(403)
+  })
+})

@@ -4,7 +4,7 @@ import { mkdtempSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { testDatabase } from '../../../test/harness'
-import { LateWrite, PreconditionFailed, postgresStore, sqliteStore, type ConfigInput, type ConfigStore } from '.'
+import { LateWrite, PreconditionFailed, postgresStore, RolloutActive, sqliteStore, type ConfigInput, type ConfigStore } from '.'
 import { migrations } from './migrations'
 
 const pgUrl = await testDatabase()
@@ -231,9 +231,15 @@ function contract<P>(name: string, place: () => Promise<P>, open: (p: P) => Conf
       expect(await s.leaseRollout(r.id, 'replica-a', Date.now() + 5000)).toBe(true)
       expect(await s.leaseRollout(r.id, 'replica-b', Date.now() + 5000)).toBe(false)
       expect(await s.leaseRollout(r.id, 'replica-a', Date.now() + 5000)).toBe(true)
+      // While it is active a plain write is refused in its own statement (and audited); rollout writes pass.
+      await s.write({ url: 'http://v1.example/' }, soon())
+      await expect(s.write({ url: 'http://plain.example/' }, soon(), { actor: 'bob', action: 'config.write', outsideRollout: true })).rejects.toBeInstanceOf(RolloutActive)
+      expect((await s.audit(1, null))[0]).toMatchObject({ actor: 'bob', outcome: 'rollout_in_progress' })
+      expect((await s.write({ url: 'http://candidate.example/' }, soon(), { actor: 'rollout', action: 'rollout.start' })).doc.version).toBe(2)
       const ended = (await s.updateRollout(r.id, running.rev, { state: 'rolled_back', reason: 'error rate', rollback_version: 3 }))!
       expect(ended).toMatchObject({ state: 'rolled_back', reason: 'error rate', rollback_version: 3, step: 1 })
       expect(await s.activeRollout()).toBeNull()
+      expect((await s.write({ url: 'http://plain.example/' }, soon(), { actor: 'bob', action: 'config.write', outsideRollout: true })).created).toBe(true)
       const next = (await s.createRollout({ ...row, version: 4, stable_version: 3 }))!
       expect((await s.rollouts(10)).map((x) => x.id)).toEqual([next.id, r.id])
       expect(await s.rollout(r.id)).toEqual(ended)
