@@ -30,7 +30,8 @@ export const ROLLOUT_STATES = ['running', 'paused', 'completed', 'rolled_back', 
 export type RolloutState = (typeof ROLLOUT_STATES)[number]
 export type RolloutStep = { percent: number; bake_seconds: number; cohort: number; started_at: string | null }
 export type Health = { agents: number; hits: number; errors: number; error_rate: number | null; p99_ms: number | null }
-export type Decision = { at: string; action: string; step: number; detail: string }
+export type { Decision } from '../../controller/src/store'
+import type { Decision } from '../../controller/src/store'
 export type Rollout = {
   id: string
   version: number
@@ -53,13 +54,8 @@ export type Rollout = {
   decisions: Decision[]
 }
 export type RolloutPage = { rollouts: Rollout[] }
-export type RolloutInput = {
-  config: { url: string; timeout_ms?: number }
-  comment?: string
-  steps: { percent: number; bake_seconds: number }[]
-  selector?: Record<string, string>
-  gate: { max_error_rate: number; min_hits: number; max_p99_ms?: number }
-}
+/** The body of POST /rollouts: the controller's own type (type-only: nothing of it is bundled). */
+export type { RolloutInput } from '../../controller/src/rollouts/service'
 export const ROLLOUT_ACTIONS = ['pause', 'resume', 'abort', 'promote'] as const
 export type RolloutAction = (typeof ROLLOUT_ACTIONS)[number]
 

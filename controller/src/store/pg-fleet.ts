@@ -1,5 +1,5 @@
 import type { renewable } from './pg-pool'
-import { AGENT_COLUMNS, agentOf, auditOf, entryOf, type AgentDbRow, type AuditDbRow, type EntryRow } from './rows'
+import { AGENT_COLUMNS, agentOf, auditOf, entryOf, reportParams, type AgentDbRow, type AuditDbRow, type EntryRow } from './rows'
 import type { ConfigStore } from './types'
 
 type FleetCalls = Pick<ConfigStore, 'versions' | 'version' | 'converged' | 'saveReports' | 'agents' | 'agent' | 'appendAudit' | 'audit'>
@@ -39,15 +39,7 @@ export function postgresFleet(pool: ReturnType<typeof renewable>): FleetCalls {
       if (reports.length === 0) return []
       // One statement for the whole batch. A report moves a row only forward in time: the newest report
       // wins, whichever replica heard it.
-      const batch = reports.map((r) => ({
-        agent_id: r.agent_id,
-        seen: r.last_seen_at.toISOString(),
-        fetched: r.fetched_version,
-        applied: r.applied_version,
-        applied_at: r.applied_at?.toISOString() ?? null,
-        rejected_version: r.rejected?.version ?? null,
-        rejected_reason: r.rejected?.reason ?? null,
-      }))
+      const batch = reports.map(reportParams)
       const rows = await pool.run(
         signal,
         (sql) => sql<{ agent_id: string }[]>`

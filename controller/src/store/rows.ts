@@ -1,5 +1,5 @@
 import { configDoc, type ConfigDoc } from '@dcm/shared'
-import type { AgentRow, AuditRecord, RolloutRow, VersionEntry } from './types'
+import type { AgentReport, AgentRow, AuditRecord, RolloutRow, VersionEntry } from './types'
 
 /** A config_versions row as either store returns it (PostgreSQL gives a Date, SQLite ISO text). */
 export type VersionRow = { version: number; url: string; timeout_ms: number | null; updated_at: Date | string }
@@ -88,3 +88,14 @@ export const rolloutOf = (r: RolloutDbRow): RolloutRow => ({
 
 export const ROLLOUT_COLUMNS =
   'id, version, stable_version, state, step, spec, eligible, step_started_at, reason, rollback_version, decisions, created_by, created_at, updated_at, rev'
+
+/** A poll report as both stores bind it. */
+export const reportParams = (r: AgentReport) => ({
+  agent_id: r.agent_id,
+  seen: r.last_seen_at.toISOString(),
+  fetched: r.fetched_version,
+  applied: r.applied_version,
+  applied_at: r.applied_at?.toISOString() ?? null,
+  rejected_version: r.rejected?.version ?? null,
+  rejected_reason: r.rejected?.reason ?? null,
+})

@@ -3,7 +3,7 @@ import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { SQLITE_BUSY_MS } from './deadlines'
 import { migrations } from './migrations'
-import { AGENT_COLUMNS, agentOf, auditOf, ROLLOUT_COLUMNS, rolloutOf, type RolloutDbRow, docOf, entryOf, type AgentDbRow, type AuditDbRow, type EntryRow, type VersionRow } from './rows'
+import { AGENT_COLUMNS, agentOf, auditOf, reportParams, ROLLOUT_COLUMNS, rolloutOf, type RolloutDbRow, docOf, entryOf, type AgentDbRow, type AuditDbRow, type EntryRow, type VersionRow } from './rows'
 import { LateWrite, PreconditionFailed, RolloutActive, type AgentReport, type AuditInput, type ConfigInput, type ConfigStore, type RegisterOutcome, type Registering, type HealthRow, type TokenRow, type WriteContext } from './types'
 
 type Row = VersionRow & { updated_at: string }
@@ -178,15 +178,7 @@ export function sqliteStore(path: string): ConfigStore {
     async saveReports(reports) {
       return db.transaction((rs: AgentReport[]) =>
         rs.flatMap((r) =>
-          q().report.all({
-            agent_id: r.agent_id,
-            seen: r.last_seen_at.toISOString(),
-            fetched: r.fetched_version,
-            applied: r.applied_version,
-            applied_at: r.applied_at?.toISOString() ?? null,
-            rejected_version: r.rejected?.version ?? null,
-            rejected_reason: r.rejected?.reason ?? null,
-          }).map((x) => x.agent_id),
+          q().report.all(reportParams(r)).map((x) => x.agent_id),
         ),
       ).immediate(reports)
     },
