@@ -15,7 +15,10 @@ export class PollRecorder {
   /** The agent a poll comes from (null: an admin, or no id given). */
   agentOf(request: Request, role: Role, key: string): string | null {
     if (role === 'token') return this.tokens.agentOf(key) ?? null
-    return role === 'agent' ? reportedId(request.headers.get('x-agent-id')) : null
+    if (role !== 'agent') return null
+    const id = request.headers.get('x-agent-id')
+    // An id heard before was checked then: a map lookup instead of the pattern.
+    return id !== null && this.reports.knows(id) ? id : reportedId(id)
   }
 
   /** A poll from an agent already identified (agentOf) answered with (or confirming) `version`. */

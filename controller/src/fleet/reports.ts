@@ -35,6 +35,8 @@ type Entry = {
   written: number
   fetched: number | null
   applied: number | null
+  /** X-Applied-Version as last sent (the common poll repeats it: compared, not parsed). */
+  appliedRaw: string | null
   appliedAt: number | null
   rejected: { version: number; reason: string } | null
   dirty: boolean
@@ -62,18 +64,27 @@ export class FleetReports {
   poll(agentId: string, headers: Headers, fetched: number | null, now: number): void {
     const health = headers.get('x-worker-health')
     if (health !== null) this.#addHealth(agentId, healthIn(health))
-    const applied = versionIn(headers.get('x-applied-version'))
-    const rv = versionIn(headers.get('x-rejected-version'))
-    const reason = headers.get('x-rejected-reason')
-    const rejected = rv === null ? null : { version: rv, reason: reason !== null && REASON.test(reason) ? reason : 'unknown' }
+    const appliedRaw = headers.get('x-applied-version')
+    const rejectedRaw = headers.get('x-rejected-version')
     let e = this.#last.get(agentId)
+    // The common poll: the same report as last time. Nothing is parsed or allocated.
+    if (e !== undefined && rejectedRaw === null && e.rejected === null && appliedRaw === e.appliedRaw && (fetched === null || fetched === e.fetched)) {
+      e.seen = now
+      if (now - e.written > this.opts.refreshMs) e.dirty = true
+      return
+    }
+    const applied = versionIn(appliedRaw)
+    const rv = versionIn(rejectedRaw)
+    const reason = rv === null ? null : headers.get('x-rejected-reason')
+    const rejected = rv === null ? null : { version: rv, reason: reason !== null && REASON.test(reason) ? reason : 'unknown' }
     if (e === undefined) {
       if (this.#last.size >= this.opts.cap) return
       // First news of this agent on this replica: what it applied may be old news (a restart, another
       // replica), so it is not taken as a new apply (no convergence observation, applied_at unknown).
-      this.#last.set(agentId, { seen: now, written: 0, fetched, applied, appliedAt: null, rejected, dirty: true })
+      this.#last.set(agentId, { seen: now, written: 0, fetched, applied, appliedRaw, appliedAt: null, rejected, dirty: true })
       return
     }
+    e.appliedRaw = appliedRaw
     let changed = false
     if (applied !== e.applied) {
       e.applied = applied
@@ -166,6 +177,11 @@ export class FleetReports {
   /** Ids the store does not know (never registered, or revoked): not kept. */
   forget(ids: Iterable<string>): void {
     for (const id of ids) this.#last.delete(id)
+  }
+
+  /** Whether this replica has news of the agent (its id was checked when it was first heard). */
+  knows(agentId: string): boolean {
+    return this.#last.has(agentId)
   }
 
   /** This replica's latest news of an agent, if newer than `seenAt` (what the store has). */
