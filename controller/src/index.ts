@@ -10,7 +10,8 @@ const settings = settingsOrExit('controller', () => loadSettings())
 const logger = createLogger({ service: 'controller', level: settings.logLevel })
 const store = openStore(settings)
 await startStore()
-const { config, agents, fleet, audit, rollouts } = services(settings, store, logger)
+const all = services(settings, store, logger)
+const { config, agents, fleet, rollouts } = all
 await config.refresh()
 // A rollout in progress routes polls before the first one is answered.
 await rollouts.load()
@@ -22,7 +23,7 @@ rollouts.start()
 const metrics = makeMetrics(config, rollouts)
 // dcm_agents{status}: the fleet as GET /agents counts it, read at each scrape.
 setAgentsProvider(() => fleet.summary())
-const app = createApp({ settings, store, logger, config, agents, fleet, audit, rollouts, metrics })
+const app = createApp({ settings, store, logger, ...all, metrics })
 serve(app, {
   port: settings.port,
   logger,

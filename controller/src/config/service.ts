@@ -205,5 +205,13 @@ export class ConfigService {
     this.#generation++
     this.#snap = s
     this.#holds.release(s)
+    for (const fn of this.#listeners) fn(s)
+  }
+
+  readonly #listeners: ((s: Snapshot) => void)[] = []
+
+  /** Hear of every newer version this replica installs (the console's live updates). */
+  onChange(fn: (s: Snapshot) => void): void {
+    this.#listeners.push(fn)
   }
 }

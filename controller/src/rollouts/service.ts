@@ -32,6 +32,8 @@ export class RolloutService {
   #orders = new Map<number, string[]>()
   #timer: Timer | undefined
   #ticking: Promise<void> | null = null
+  /** Called when the active rollout changes (the console's live updates). */
+  onChange: ((row: RolloutRow | null) => void) | undefined
   /** The figures of the last judgement or view, for metrics. */
   last: { cohort: Figures; stable: Figures } | null = null
 
@@ -76,6 +78,7 @@ export class RolloutService {
       if (cur) {
         this.#active = null
         this.config.route(null)
+        this.onChange?.(row)
       }
       return
     }
@@ -92,6 +95,7 @@ export class RolloutService {
     const routing: Routing = same ? cur.routing : { cohort: new Set(order.slice(0, size)), stable }
     this.#active = { row, order, routing }
     this.config.route(routing)
+    this.onChange?.(row)
   }
 
   #orderOf(row: RolloutRow): string[] {
