@@ -6,7 +6,8 @@ import { call, freePort, spawnService, upstreamStub, waitFor, type Service } fro
 import { agentEnv, controllerEnv, KEYS } from '../../test/stack'
 
 setDefaultTimeout(90_000)
-const FAST = { POLL_INTERVAL_SECONDS: '0.2', FLEET_FLUSH_SECONDS: '0.2', ROLLOUT_TICK_SECONDS: '0.2' }
+// Polls every 0.5 s: an agent is stale after 1.7 s unseen, which a loaded CI machine must not reach by accident.
+const FAST = { POLL_INTERVAL_SECONDS: '0.5', FLEET_FLUSH_SECONDS: '0.2', ROLLOUT_TICK_SECONDS: '0.2' }
 type Pair = { agent: Service; worker: Service; id: string }
 type Fleet = { controller: Service; pairs: Pair[]; good: string; bad: string }
 
@@ -24,9 +25,13 @@ async function fleet(n = 4, controllerExtra: Record<string, string> = {}): Promi
       return { agent, worker, id }
     }),
   )
+  let last: unknown
   await waitFor('every worker at version 1 and every agent in sync', async () => {
     const list = (await call(`${controller.url}/agents`, { key: KEYS.admin })).body
+    last = list.agents?.map((a: any) => [a.agent_id, a.status, a.applied_version, a.last_seen_at])
     return list.summary.in_sync === n
+  }, 60_000).catch((e) => {
+    throw new Error(`${(e as Error).message}; agents: ${JSON.stringify(last)}`)
   })
   return { controller, pairs, good, bad }
 }
