@@ -50,7 +50,7 @@ function render() {
         'li',
         { class: 'card' },
         h('article', { 'aria-labelledby': `v-${e.version}` },
-          h('h2', { id: `v-${e.version}` }, `Version ${e.version}`, e.version === latest ? h('span', { class: 'badge in_sync' }, 'current') : null),
+          h('h2', { id: `v-${e.version}` }, `Version ${e.version}`, e.version === latest ? [' ', h('span', { class: 'badge in_sync' }, 'current')] : null),
           h('p', { class: 'meta' }, `${when(e.updated_at)} · by ${e.created_by ?? 'unknown'}`),
           h('p', {}, e.comment ? `“${e.comment}”` : h('span', { class: 'hint' }, 'No comment')),
           h('p', { class: 'mono' }, e.url, e.timeout_ms === undefined ? '' : ` · ${e.timeout_ms} ms`),

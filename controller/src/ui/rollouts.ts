@@ -5,7 +5,7 @@ import { confirmDialog, fill, h, when } from './dom'
 import { clearErrors, field, setError, showRefusal, type Field } from './form'
 import type { Page } from './main'
 
-type Figures = { agents: number; applied: number; hits: number; errors: number; error_rate: number | null; p99_ms: number | null }
+type Figures = { agents: number; applied?: number; hits: number; errors: number; error_rate: number | null; p99_ms: number | null }
 type Rollout = {
   id: string
   version: number
@@ -54,7 +54,7 @@ function figuresRow(name: string, c: Figures, gate: Rollout['gate']) {
     'tr',
     {},
     h('th', { scope: 'row' }, name),
-    h('td', {}, `${c.applied} / ${c.agents}`),
+    h('td', {}, c.applied === undefined ? `${c.agents}` : `${c.applied} applied of ${c.agents}`),
     h('td', {}, c.hits),
     h('td', {}, c.errors),
     h('td', { class: overRate ? 'bad' : '' }, pct(c.error_rate), overRate ? ' (over the gate)' : ''),
@@ -103,7 +103,7 @@ function renderCurrent(r: Rollout | null) {
       'table',
       { class: 'rows' },
       h('caption', {}, 'Health'),
-      h('thead', {}, h('tr', {}, ['', 'Applied', 'Hits', 'Errors', 'Error rate', 'p99'].map((c) => h('th', { scope: 'col' }, c)))),
+      h('thead', {}, h('tr', {}, ['', 'Agents', 'Hits', 'Errors', 'Error rate', 'p99'].map((c) => h('th', { scope: 'col' }, c)))),
       h('tbody', {}, figuresRow('Cohort', r.cohort, g), figuresRow('Stable', r.stable, g)),
     ),
     h(
