@@ -52,12 +52,15 @@ export async function theBrowser(): Promise<Browser> {
   return b
 }
 
-/** Save a screenshot as a test artifact (ignored by git); with UPDATE_SCREENSHOTS=1 also as the
- *  README's copy in docs/console/. */
+/** The pages the README shows (docs/console/<name>.png). */
+const DOC_PAGES = new Set(['signin', 'config', 'config-conflict', 'config-phone', 'history', 'fleet-rejected', 'rollouts', 'audit'])
+
+/** Save a screenshot as a test artifact (ignored by git); with UPDATE_SCREENSHOTS=1 the README's pages
+ *  are also copied to docs/console/. */
 export async function screenshot(page: Page, name: string) {
   mkdirSync(ARTIFACTS, { recursive: true })
   const png = await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true })
-  if (process.env.UPDATE_SCREENSHOTS === '1') {
+  if (process.env.UPDATE_SCREENSHOTS === '1' && DOC_PAGES.has(name)) {
     mkdirSync(DOCS, { recursive: true })
     await Bun.write(join(DOCS, `${name}.png`), png)
   }
