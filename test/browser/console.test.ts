@@ -19,11 +19,11 @@ type Fleet = { controller: Service; pairs: Pair[]; upstream: string; bad: string
 const consoleAt = (controller: Service) => controller.url
 
 /** A controller with version 1 set (the upstream stub), and `n` agent/worker pairs in sync with it. */
-async function fleet(n: number): Promise<Fleet> {
+async function fleet(n: number, extra: Record<string, string> = {}): Promise<Fleet> {
   const upstream = upstreamStub('upstream').url
   const bad = upstreamStub('bad', () => new Response('broken', { status: 500 })).url
   const port = await freePort()
-  const controller = await spawnService('controller', { port, env: controllerEnv(port, FAST) })
+  const controller = await spawnService('controller', { port, env: controllerEnv(port, { ...FAST, ...extra }) })
   expect((await call(`${controller.url}/config`, { method: 'POST', key: KEYS.admin, json: { url: `${upstream}/v1`, comment: 'first' } })).status).toBe(201)
   const pairs = await Promise.all(
     Array.from({ length: n }, async () => {
@@ -204,6 +204,15 @@ describe.skipIf(!ready)('the admin console in a browser', () => {
     expect(await until('a saved', ca.getByRole('status'), (t) => t.startsWith('Saved'))).toBe('Saved as version 3.')
     await a.context.close()
     await b.context.close()
+  })
+
+  test('failed sign-ins are limited like any failed authentication: the form says to wait', async () => {
+    const f = await fleet(0, { AUTH_FAILURES_PER_MINUTE: '2' })
+    const { context, page } = await session(f)
+    const alert = region(page, 'Sign in').getByRole('alert')
+    for (let i = 0; i < 3; i++) await signIn(page, `wrong-${i}`)
+    expect(await until('the limit', alert, (t) => t.startsWith('Too many'))).toMatch(/^Too many failed sign-ins from this address\. Try again (in \d+ s|later)\.$/)
+    await context.close()
   })
 
   test('a rollout started from the console halts at its first step on a failing candidate and rolls back', async () => {
