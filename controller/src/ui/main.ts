@@ -42,7 +42,7 @@ async function go() {
   show(id)
   document.title = `${id[0]!.toUpperCase()}${id.slice(1)} · dcm console`
   if (moved) $<HTMLElement>(`#${id}-title`)?.focus()
-  await page.refresh()
+  await refresh(id)
 }
 
 function signedIn(actor: string) {
@@ -66,17 +66,55 @@ function signedOut(message = '') {
   $<HTMLInputElement>('#signin-key').focus()
 }
 
+/** One refresh of a page at a time: events arriving meanwhile cause one more, so the last answer shown
+ *  is never older than the last event. */
+const running = new Map<string, Promise<void>>()
+const again = new Set<string>()
+function refresh(id: string): Promise<void> {
+  if (running.has(id)) {
+    again.add(id)
+    return running.get(id)!
+  }
+  const p = PAGES[id]!.refresh().finally(() => {
+    running.delete(id)
+    if (again.delete(id)) void refresh(id)
+  })
+  running.set(id, p)
+  return p
+}
+
 /** Live updates: each event re-reads what it concerns on the page in view; no timer polling. */
 function listen() {
   events?.close()
   const live = $('#live')
   const es = new EventSource('/ui/events')
   events = es
-  es.onopen = () => (live.textContent = 'Live')
-  es.onerror = () => (live.textContent = es.readyState === EventSource.CLOSED ? 'Offline' : 'Reconnecting…')
+  let dropped = false
+  es.onopen = () => {
+    live.textContent = 'Live'
+    // Events may have been missed while the stream was down: read the page again.
+    if (dropped && current) void refresh(current)
+    dropped = false
+  }
+  es.onerror = async () => {
+    dropped = true
+    if (es.readyState !== EventSource.CLOSED) {
+      live.textContent = 'Reconnecting…'
+      return
+    }
+    // The browser gave up (an answer other than the stream, e.g. 401): is the session still there?
+    live.textContent = 'Offline'
+    try {
+      await api('/ui/session', { quiet401: true })
+      setTimeout(() => events === es && listen(), 5000)
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 401) signedOut('Your session has ended. Sign in again.')
+      else setTimeout(() => events === es && listen(), 5000)
+    }
+  }
   for (const kind of Object.keys(REFRESH_ON)) {
     es.addEventListener(kind, () => {
-      if (REFRESH_ON[kind]!.includes(current)) void PAGES[current]!.refresh()
+      if (REFRESH_ON[kind]!.includes(current)) void refresh(current)
     })
   }
 }
