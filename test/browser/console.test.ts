@@ -177,6 +177,23 @@ describe.skipIf(!ready)('the admin console in a browser', () => {
       await signIn(s.page)
       await until('version 1', region(s.page, 'Config').getByRole('heading', { level: 2 }).first(), (t) => t === 'Version 1')
     }
+    // Keyboard alone: Tab reaches the skip link first, with a visible focus ring, then the sections.
+    await a.page.reload()
+    await region(a.page, 'Config').getByRole('heading', { name: 'Config', level: 1 }).waitFor()
+    const focused = () => a.page.evaluate(() => {
+      const el = (globalThis as any).document.activeElement
+      return { text: (el?.textContent ?? '').trim(), outline: (globalThis as any).getComputedStyle(el).outlineStyle }
+    })
+    await a.page.keyboard.press('Tab')
+    expect(await focused()).toEqual({ text: 'Skip to content', outline: 'solid' })
+    for (let i = 0; i < 3; i++) await a.page.keyboard.press('Tab')
+    expect(await focused()).toEqual({ text: 'Fleet', outline: 'solid' })
+    await a.page.keyboard.press('Enter')
+    await region(a.page, 'Fleet').getByRole('heading', { name: 'Fleet', level: 1 }).waitFor()
+    expect((await focused()).text).toBe('Fleet') // the new page's heading has the focus
+    await go(a.page, 'Config')
+    await until('version 1', region(a.page, 'Config').getByRole('heading', { level: 2 }).first(), (t) => t === 'Version 1')
+
     // At phone width nothing needs sideways scrolling.
     expect(await b.page.evaluate(() => (globalThis as any).document.documentElement.scrollWidth <= (globalThis as any).innerWidth)).toBe(true)
     await screenshot(b.page, 'config-phone')

@@ -17,7 +17,9 @@ const save = h('button', { type: 'submit' }, 'Save')
 let loaded: { etag: string | null; doc: Entry | null } = { etag: null, doc: null }
 let dirty = false
 
-async function load(intoForm: boolean) {
+/** Read the current config; `force` puts it into the form, `clean` only when nothing was typed since
+ *  the form was last filled (also while this read was under way), `never` leaves the form alone. */
+async function load(form: 'force' | 'clean' | 'never') {
   let etag: string | null = null
   let doc: Entry | null = null
   try {
@@ -31,7 +33,7 @@ async function load(intoForm: boolean) {
       return null
     }
   }
-  if (intoForm) {
+  if (form === 'force' || (form === 'clean' && !dirty)) {
     loaded = { etag, doc }
     dirty = false
     conflict.hidden = true
@@ -82,8 +84,8 @@ async function submit(e: Event) {
   save.disabled = true
   try {
     const res = await api('/config', { method: 'POST', json: body, ifMatch: loaded.etag ?? undefined })
+    await load('force')
     saved.textContent = res.status === 201 ? `Saved as version ${res.body.version}.` : `Nothing changed: version ${res.body.version} already has this URL and timeout.`
-    await load(true)
   } catch (err) {
     if (err instanceof ApiError && err.status === 412) await showConflict()
     else showRefusal(err, (p) => ({ url, timeout_ms: timeout, comment })[p], formError)
@@ -94,13 +96,13 @@ async function submit(e: Event) {
 
 /** 412: someone saved in between. Keep the operator's edits, say what is current now. */
 async function showConflict() {
-  const now = await load(false)
+  const now = await load('never')
   const doc = now?.doc
   fill(
     conflict,
     h('h2', {}, 'Changed meanwhile'),
     h('p', {}, doc ? `Version ${doc.version} was saved by ${doc.created_by ?? 'someone'} after you loaded version ${loaded.doc?.version ?? '—'}: URL ${doc.url}. Nothing of yours was saved.` : 'The config changed after you loaded it. Nothing of yours was saved.'),
-    h('button', { type: 'button', onclick: () => void load(true).then(() => url.input.focus()) }, `Edit version ${doc?.version ?? 'current'}`),
+    h('button', { type: 'button', onclick: () => void load('force').then(() => url.input.focus()) }, `Edit version ${doc?.version ?? 'current'}`),
   )
   conflict.hidden = false
   ;(conflict.querySelector('button') as HTMLButtonElement).focus()
@@ -114,6 +116,6 @@ export const configPage: Page = {
   },
   async refresh() {
     // A live event must not wipe what the operator is typing: the form keeps the ETag it loaded.
-    await load(!dirty)
+    await load('clean')
   },
 }

@@ -18,6 +18,7 @@ const PAGES: Record<string, Page> = { config: configPage, history: historyPage, 
 const REFRESH_ON: Record<string, string[]> = { config: ['config', 'history', 'fleet', 'rollouts', 'audit'], fleet: ['fleet', 'rollouts'], rollout: ['rollouts', 'config', 'history', 'audit'] }
 const mounted = new Set<string>()
 let current = ''
+let firstLoad = true
 let events: EventSource | null = null
 
 function show(id: string) {
@@ -37,7 +38,9 @@ async function go() {
     page.mount($(`#page-${id}`))
     mounted.add(id)
   }
-  const moved = current !== id
+  // Focus follows a move to another page (or out of the sign-in form), not the first load.
+  const moved = current !== id && !firstLoad
+  firstLoad = false
   current = id
   show(id)
   document.title = `${id[0]!.toUpperCase()}${id.slice(1)} · dcm console`
@@ -63,6 +66,7 @@ function signedOut(message = '') {
   show('signin')
   document.title = 'Sign in · dcm console'
   $('#signin-error').textContent = message
+  firstLoad = false
   $<HTMLInputElement>('#signin-key').focus()
 }
 
