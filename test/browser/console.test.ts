@@ -232,7 +232,7 @@ describe.skipIf(!ready)('the admin console in a browser', () => {
     await context.close()
   })
 
-  test('a rollout started from the console halts at its first step on a failing candidate and rolls back', async () => {
+  test('a rollout started from the console halts at its first step on a failing candidate and rolls back; another is paused, resumed and aborted', async () => {
     const f = await fleet(3)
     // /hit on every worker, over and over, so the workers have health to report.
     let on = true
@@ -271,6 +271,22 @@ describe.skipIf(!ready)('the admin console in a browser', () => {
       // The rollback is a new version with the stable content, written by the rollout.
       await go(page, 'History')
       expect(await text(region(page, 'History').getByRole('article', { name: 'Version 3' }))).toContain('by rollout')
+
+      // Steering: a long bake, paused, resumed, then aborted after a confirmation.
+      await go(page, 'Rollouts')
+      await form.getByLabel('Candidate URL', { exact: true }).fill(`${f.upstream}/v3`)
+      await form.getByLabel('Steps', { exact: true }).fill('50:600,100:0')
+      await form.getByRole('button', { name: 'Start rollout' }).click()
+      const state = ro.getByRole('heading', { name: /^Current rollout \S+$/ }).locator('xpath=following-sibling::p[1]').locator('.badge')
+      expect(await until('running', state, (t) => t === 'running')).toBe('running')
+      await ro.getByRole('button', { name: 'Pause', exact: true }).click()
+      expect(await until('paused', state, (t) => t === 'paused')).toBe('paused')
+      await ro.getByRole('button', { name: 'Resume', exact: true }).click()
+      expect(await until('running again', state, (t) => t === 'running')).toBe('running')
+      await ro.getByRole('button', { name: 'Abort', exact: true }).click()
+      await page.getByRole('dialog', { name: /^Abort rollout/ }).getByRole('button', { name: 'Abort rollout' }).click()
+      expect(await until('aborted', recent.locator('tbody tr').first(), (t) => t.includes('aborted'))).toContain('aborted')
+      expect(await until('no rollout', ro.getByText('No rollout is running.'), (t) => t.length > 0)).toBe('No rollout is running.')
       await context.close()
     } finally {
       on = false
