@@ -81,6 +81,9 @@ describe.skipIf(!ready)('the admin console in a browser', () => {
 
     // A wrong key is refused with a message, and the key field is marked invalid.
     await region(page, 'Sign in').getByRole('heading', { name: 'Sign in' }).waitFor()
+    // Signed out, the page offers nothing but the form: no sections, no sign-out.
+    expect(await page.getByRole('navigation', { name: 'Sections' }).isVisible()).toBe(false)
+    expect(await page.getByRole('button', { name: 'Sign out' }).isVisible()).toBe(false)
     await screenshot(page, 'signin')
     await signIn(page, 'not-the-key')
     expect(await until('the refusal', region(page, 'Sign in').getByRole('alert'), (t) => t.length > 0)).toContain('not accepted')
