@@ -4,6 +4,7 @@ import { followStore } from './config/replicas'
 import { setAgentsProvider } from './metrics'
 import { loadSettings } from './settings'
 import { openStore } from './store'
+import consolePage from './ui/index.html'
 
 const settings = settingsOrExit('controller', () => loadSettings())
 
@@ -29,6 +30,8 @@ serve(app, {
   logger,
   metrics: metrics.http,
   hot: hotRoutes({ settings, config, agents, fleet }),
+  // The admin console: static, bundled at start-up, beside (not in) the hot path.
+  pages: { '/ui': consolePage, '/ui/': consolePage },
   // Long-polls are held up to 60 s: the idle timeout must outlast them.
   idleTimeoutSeconds: 90,
   // Held long-polls would keep the server from stopping for up to a minute: answer them now (304).
