@@ -32,6 +32,7 @@ export function services(settings: Settings, store: ConfigStore, logger: Logger)
   const fleet = new FleetService(store, config, logger, { pollIntervalMs: settings.pollIntervalSeconds * 1000, flushMs: settings.fleetFlushMs, onApplied: observeConvergence })
   const audit = new Audit(store, logger)
   const rollouts = new RolloutService(store, config, fleet, audit, logger, { tickMs: settings.rolloutTickMs })
+  config.beforeNewer = () => rollouts.load()
   // The console hears of a new version, a batch of reports (then the fleet's summary, if anyone is
   // listening) and a change of the active rollout.
   const events = new ConsoleEvents()
@@ -40,7 +41,7 @@ export function services(settings: Settings, store: ConfigStore, logger: Logger)
     if (events.size > 0) void fleet.summary().then((summary) => events.emit({ event: 'fleet', data: { summary } }), () => {})
   }
   rollouts.onChange = (row) => events.emit({ event: 'rollout', data: row && (row.state === 'running' || row.state === 'paused') ? { id: String(row.id), state: row.state, step: row.step } : { id: null } })
-  return { config, agents: new AgentService(store, logger, settings), fleet, audit, rollouts, sessions: new Sessions(store, logger), events }
+  return { config, agents: new AgentService(store, logger, settings), fleet, audit, rollouts, sessions: new Sessions(store, logger, new Set(settings.adminKeys.map(actorOf(settings.adminNames)))), events }
 }
 
 /** The controller's metrics registry, reading the config service and the fleet at scrape time. */

@@ -28,6 +28,8 @@ export class Sessions {
   constructor(
     private readonly store: ConfigStore,
     private readonly logger: Logger,
+    /** The operators the configured admin keys stand for: a session of a key no longer configured ends. */
+    private readonly operators: ReadonlySet<string>,
     private readonly now: () => number = Date.now,
   ) {}
 
@@ -42,7 +44,7 @@ export class Sessions {
   async find(cookie: string): Promise<SessionRow | null> {
     if (!/^[A-Za-z0-9_-]{43}$/.test(cookie)) return null
     const row = await guard((signal) => this.store.session(hashToken(cookie), signal), 'read', this.logger)
-    if (row === null || row.ended_at !== null || Date.parse(row.expires_at) <= this.now()) return null
+    if (row === null || row.ended_at !== null || Date.parse(row.expires_at) <= this.now() || !this.operators.has(row.actor)) return null
     return row
   }
 

@@ -157,8 +157,13 @@ $('#signin-form').addEventListener('submit', async (e) => {
 $('#sign-out').addEventListener('click', async () => {
   try {
     await api('/ui/session', { method: 'DELETE', quiet401: true })
-  } catch {
-    // Already ended (401) or the controller is away: the page forgets the session either way.
+  } catch (err) {
+    // Already ended (401): signed out all the same. Anything else: the session may still be alive on the
+    // controller, so the page says so and stays signed in, for another try.
+    if (!(err instanceof ApiError && err.status === 401)) {
+      window.alert(`Sign-out failed: ${describe(err)}. The session is still open; try again.`)
+      return
+    }
   }
   signedOut('You are signed out.')
 })
