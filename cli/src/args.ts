@@ -79,8 +79,8 @@ export const COMMANDS: Spec[] = [
   spec('audit', 'The audit log (every write, registration and revocation), newest first.', [], { limit: { type: 'string' } }, ['Options:', '  --limit N    how many, 1..500 (server default 50)']),
   spec('watch', 'Follow the config: print each new version, then the fleet summary until every agent that is not stale is in sync. Ctrl-C ends it.', [], {}),
   spec('check', "Run the endpoint checks against a deployment and print a pass/fail table.", ['CONTROLLER_URL', 'AGENT_URL', 'WORKER_URL'], { 'agent-key': { type: 'string' } }, [
-    "Checks: each service's /healthz and /readyz; the controller's config (admin key) and a registration",
-    "(agent key); the agent's /state (the controller's version and store, confirmed by its worker, the",
+    "Checks: each service's /healthz and /readyz; the controller's config, its history (proves the admin key)",
+    "and a registration (agent key); the agent's /state (the controller's version and store, confirmed by its worker, the",
     "controller reachable) and the worker's /state (the same version); the worker's /hit (an answer from the",
     'upstream, not a 5xx). During a rollout, the candidate version passes too.',
     '',

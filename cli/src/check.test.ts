@@ -20,6 +20,7 @@ function deployment(over: Record<string, Handler | 'down'> = {}) {
     [`${C}/healthz`]: () => Response.json({ status: 'ok', service: 'controller' }),
     [`${C}/readyz`]: () => Response.json({ status: 'ready', store: 'postgres', version: 3, held_polls: 1 }),
     [`${C}/config`]: (r) => (r.headers.get('authorization') === 'Bearer admin-k' ? Response.json(DOC, { headers: { etag: '"3-x"' } }) : err(401, 'unauthorized', 'a valid API key is required')),
+    [`${C}/config/versions`]: (r) => (r.headers.get('authorization') === 'Bearer admin-k' ? Response.json({ versions: [{ ...DOC, created_by: 'alice', comment: null }], next_before: null }) : err(401, 'unauthorized', 'a valid API key is required')),
     [`${C}/rollouts/current`]: () => err(404, 'no_rollout', 'no rollout is running'),
     [`${C}/register`]: (r) => (r.headers.get('authorization') === 'Bearer agent-k' ? Response.json({ agent_id: 'dcm-check', poll_url: `${C}/config`, poll_interval_seconds: 5, agent_token: null }) : err(401, 'unauthorized', 'a valid API key is required')),
     [`${A}/healthz`]: () => Response.json({ status: 'ok', service: 'agent' }),
@@ -65,7 +66,7 @@ describe('dcm check against a stand-in deployment', () => {
     const r = await check([C, A, W])
     expect(r.code).toBe(0)
     expect(r.out.split('\n').slice(0, 3)).toEqual([`controller  ${C}`, `agent       ${A}`, `worker      ${W}`])
-    expect(r.out).toEndWith('11 checks: 10 passed, 0 failed, 1 skipped')
+    expect(r.out).toEndWith('12 checks: 11 passed, 0 failed, 1 skipped')
     expect(row(r.out, 'controller', 'register')).toEqual({ result: 'skip', detail: 'no agent key (--agent-key or DCM_AGENT_KEY): registration not tried' })
     expect(row(r.out, 'agent', 'state')).toEqual({ result: 'pass', detail: "version 3 (the controller's), confirmed by its worker, agent a-1" })
     expect(row(r.out, 'worker', 'state')).toEqual({ result: 'pass', detail: "version 3 (the controller's)" })
@@ -73,6 +74,7 @@ describe('dcm check against a stand-in deployment', () => {
     expect(r.sent.filter((s) => s.auth !== null).map((s) => [s.url, s.auth])).toEqual([
       [`${C}/config`, 'Bearer admin-k'],
       [`${C}/rollouts/current`, 'Bearer admin-k'],
+      [`${C}/config/versions`, 'Bearer admin-k'],
     ])
     expect(r.sent.some((s) => s.url.startsWith(A) && s.method !== 'GET')).toBe(false)
   })
@@ -84,7 +86,7 @@ describe('dcm check against a stand-in deployment', () => {
     ] as const) {
       const r = await check([C, A, W, ...args], {}, env)
       expect(r.code).toBe(0)
-      expect(r.out).toEndWith('11 checks: 11 passed, 0 failed, 0 skipped')
+      expect(r.out).toEndWith('12 checks: 12 passed, 0 failed, 0 skipped')
       expect(row(r.out, 'controller', 'register').detail).toBe(`HTTP 200, agent_id dcm-check, poll_url ${C}/config`)
       const reg = r.sent.find((s) => s.url === `${C}/register`)!
       expect([reg.method, reg.auth, JSON.parse(reg.body)]).toEqual(['POST', 'Bearer agent-k', { agent_id: 'dcm-check', hostname: 'dcm-check', labels: { 'dcm-check': 'true' } }])
@@ -132,7 +134,15 @@ describe('dcm check against a stand-in deployment', () => {
     const r = await check([C, A, W], {}, { DCM_ADMIN_KEY: 'wrong' })
     expect(r.code).toBe(1)
     expect(row(r.out, 'controller', 'config')).toEqual({ result: 'FAIL', detail: 'HTTP 401 unauthorized: a valid API key is required' })
+    expect(row(r.out, 'controller', 'admin')).toEqual({ result: 'FAIL', detail: 'the admin key was refused: HTTP 401 unauthorized: a valid API key is required' })
     expect(row(r.out, 'worker', 'state').result).toBe('skip')
+  })
+
+  test('an agent key given as the admin key: the config reads (agents may), the admin row fails, exit 1', async () => {
+    const r = await check([C, A, W], { [`${C}/config/versions`]: () => err(403, 'forbidden', 'this key may not do that') })
+    expect(r.code).toBe(1)
+    expect(row(r.out, 'controller', 'config').result).toBe('pass')
+    expect(row(r.out, 'controller', 'admin')).toEqual({ result: 'FAIL', detail: 'the admin key was refused: HTTP 403 forbidden: this key may not do that' })
   })
 
   test('during a rollout an agent and worker on the candidate pass; on neither version they fail', async () => {
@@ -158,6 +168,7 @@ describe('dcm check against a stand-in deployment', () => {
       'controller healthz pass',
       'controller readyz pass',
       'controller config pass',
+      'controller admin pass',
       'controller register skip',
       'agent healthz pass',
       'agent readyz pass',

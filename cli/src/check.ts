@@ -1,6 +1,6 @@
 /** `dcm check CONTROLLER AGENT WORKER`: the endpoint checks to run against a deployment (the README's
  *  deployment section lists them), one row each: every service's /healthz and /readyz, the config read
- *  with the admin key, a registration with the agent key (skipped without one), the agent's and the
+ *  and the history read with the admin key (only an admin key may read it), a registration with the agent key (skipped without one), the agent's and the
  *  worker's /state against the controller's current version and store, and the worker's /hit.
  *  Exit 0 every check passed (skips allowed), 1 a check failed, 3 the controller did not answer at all. */
 import { createApi, type Failure } from './client'
@@ -78,6 +78,7 @@ export async function runChecks(ctx: Ctx, targets: Targets, keys: { admin: strin
   let rollout: Rollout | null = null
   if (down.controller) {
     notTried('controller', 'config', '/config')
+    notTried('controller', 'admin', '/config/versions')
     notTried('controller', 'register', '/register')
   } else {
     const api = createApi({ url: targets.controller, key: keys.admin, fetcher: ctx.io.fetcher, signal: ctx.io.signal, timeoutMs: PROBE_TIMEOUT_MS })
@@ -89,6 +90,10 @@ export async function runChecks(ctx: Ctx, targets: Targets, keys: { admin: strin
       const r = await api.currentRollout()
       if (r.ok && (r.data.state === 'running' || r.data.state === 'paused')) rollout = r.data
     } else if (!c.ok) add('controller', 'config', '/config', 'fail', c.error === 'no_config' ? 'no config has been set yet (HTTP 404 no_config): set one with dcm config set' : failureLine(c))
+    // GET /config takes an agent's key too: the admin key is proven by a route only it may read.
+    const h = await api.versions(1)
+    if (h.ok) add('controller', 'admin', '/config/versions', 'pass', `the admin key reads the history${h.data.versions[0] ? ` (newest version ${h.data.versions[0].version}, by ${h.data.versions[0].created_by ?? 'unknown'})` : ''}`)
+    else add('controller', 'admin', '/config/versions', 'fail', h.kind === 'refused' && (h.status === 401 || h.status === 403) ? `the admin key was refused: ${failureLine(h)}` : failureLine(h))
     if (keys.agent === undefined) add('controller', 'register', '/register', 'skip', 'no agent key (--agent-key or DCM_AGENT_KEY): registration not tried')
     else {
       const r = await probe(ctx, `${targets.controller}/register`, {
