@@ -104,6 +104,7 @@ describe('dcm check against a stand-in deployment', () => {
     ['the worker empty', [], { [`${W}/state`]: () => Response.json({ version: null, store_id: null, url: null }) }, 'worker', 'state', "store none, not the controller's s1"],
     ['/hit: the upstream unreachable', [], { [`${W}/hit`]: () => err(502, 'upstream_unreachable', 'the upstream could not be reached') }, 'worker', 'hit', 'HTTP 502 upstream_unreachable: the upstream could not be reached'],
     ['/hit: the upstream failing', [], { [`${W}/hit`]: () => new Response('boom', { status: 500 }) }, 'worker', 'hit', 'HTTP 500 from the upstream (the worker reached it; the upstream failed)'],
+    ['an http URL redirected to https', [], { [`${W}/healthz`]: () => new Response(null, { status: 301, headers: { location: 'https://worker.test/healthz' } }) }, 'worker', 'healthz', 'HTTP 301, redirected to https://worker.test/healthz: give that URL'],
     ['the agent not ready', [], { [`${A}/readyz`]: () => err(503, 'not_ready', 'no config yet') }, 'agent', 'readyz', 'HTTP 503 not_ready: no config yet'],
   ] as [string, string[], Record<string, Handler>, string, string, string][])('%s: that row fails and says why, exit 1', async (_, args, over, service, name, detail) => {
     const r = await check([C, A, W, ...args], over)
@@ -128,6 +129,9 @@ describe('dcm check against a stand-in deployment', () => {
     expect(row(r.out, 'controller', 'config')).toEqual({ result: 'FAIL', detail: 'not tried: the controller did not answer /healthz' })
     expect(row(r.out, 'agent', 'state')).toEqual({ result: 'skip', detail: "holds version 3; not compared: the controller's config was not read" })
     expect(row(r.out, 'worker', 'hit').result).toBe('pass')
+    // What can be judged without the controller still fails: an agent whose worker did not confirm.
+    const cut = await check([C, A, W], { [C]: 'down', [`${A}/state`]: () => Response.json({ agent_id: 'a-1', store_id: STORE, version: 3, worker_version: 2, controller: { reachable: false } }) })
+    expect(row(cut.out, 'agent', 'state')).toEqual({ result: 'FAIL', detail: "holds version 3; not compared: the controller's config was not read; its worker confirmed 2; the controller is unreachable from it" })
   })
 
   test('a wrong admin key: the config row fails with the server\'s refusal; versions are not compared; exit 1', async () => {

@@ -22,7 +22,7 @@ export const PROBE_TIMEOUT_MS = 10_000
 /** The worker's own failures on /hit (anything else is the upstream's answer, passed through). */
 const WORKER_HIT_ERRORS = new Set(['no_config', 'upstream_unreachable', 'upstream_timeout', 'upstream_forbidden', 'upstream_broke_off', 'upstream_busy', 'loop_detected', 'via_too_long'])
 
-type Answer = { ok: true; status: number; body: any } | { ok: false; message: string }
+type Answer = { ok: true; status: number; body: any; location: string | null } | { ok: false; message: string }
 
 /** One HTTP call; never throws. The body is parsed as JSON when it is JSON. */
 async function probe(ctx: Ctx, url: string, init: RequestInit = {}): Promise<Answer> {
@@ -35,16 +35,17 @@ async function probe(ctx: Ctx, url: string, init: RequestInit = {}): Promise<Ans
     try {
       body = text ? JSON.parse(text) : null
     } catch {}
-    return { ok: true, status: res.status, body }
+    return { ok: true, status: res.status, body, location: res.headers.get('location') }
   } catch (e) {
     const err = e as Error
     return { ok: false, message: err.name === 'TimeoutError' ? `no answer in ${PROBE_TIMEOUT_MS / 1000} s` : err.message }
   }
 }
 
-/** "HTTP 503 not_ready: the message" for an error answer. */
-const refusal = (a: { status: number; body: any }) => {
+/** "HTTP 503 not_ready: the message" for an error answer; where a redirect leads (e.g. http → https). */
+const refusal = (a: { status: number; body: any; location: string | null }) => {
   const b = a.body && typeof a.body === 'object' ? a.body : {}
+  if (a.status >= 300 && a.status < 400) return `HTTP ${a.status}, redirected to ${a.location ?? '(no Location)'}: give that URL`
   return `HTTP ${a.status}${typeof b.error === 'string' ? ` ${b.error}` : ''}${typeof b.message === 'string' ? `: ${b.message}` : ''}`
 }
 const failureLine = (f: Failure) => (f.kind === 'unreachable' ? `no answer: ${f.message}` : `HTTP ${f.status} ${f.error}: ${f.message}`)
@@ -132,7 +133,7 @@ export async function runChecks(ctx: Ctx, targets: Targets, keys: { admin: strin
       if (b.worker_version !== b.version) problems.push(`its worker confirmed ${b.worker_version ?? 'nothing'}${b.worker?.last_error ? ` (${b.worker.last_error})` : ''}`)
       if (b.controller?.reachable === false) problems.push(`the controller is unreachable from it${b.controller.last_error ? ` (${b.controller.last_error})` : ''}`)
       if (b.revoked === true) problems.push('it is revoked')
-      if (v === null) add('agent', 'state', '/state', 'skip', [unknown(b.version), ...problems].join('; '))
+      if (v === null) add('agent', 'state', '/state', problems.length ? 'fail' : 'skip', [unknown(b.version), ...problems].join('; '))
       else add('agent', 'state', '/state', problems.length ? 'fail' : 'pass', problems.length ? problems.join('; ') : `${v.text}, confirmed by its worker, agent ${b.agent_id}`)
     }
   }
