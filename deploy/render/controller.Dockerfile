@@ -1,7 +1,8 @@
-# The controller on Render (render.yaml at the repository root). Render's blueprint reference names no build
-# target (docker build builds a Dockerfile's last stage), and the root Dockerfile holds all three
-# services, so each service has this short one: the same build as the root Dockerfile's controller target (compiled executable, non-root uid 10001,
-# NODE_ENV=production), without curl (Render probes the health check path itself).
+# The controller on Render (render.yaml at the repository root). Render's blueprint reference names no
+# build target (docker build builds a Dockerfile's last stage), and the root Dockerfile holds all three
+# services, so each service has this short one: the same build as the root Dockerfile's controller target
+# (compiled executable, non-root uid 10001, NODE_ENV=production), without curl (Render probes the health
+# check path itself).
 ARG BUN_VERSION=1.4.5
 
 FROM oven/bun:${BUN_VERSION} AS build
