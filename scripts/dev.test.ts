@@ -36,6 +36,9 @@ test('bun run dev starts all three with a seeded demo config; /hit answers; Ctrl
     })
     expect(body.message).toBe('hello from the dcm demo upstream')
     await waitFor('the curl lines', () => out.includes('Try:'))
+    // The console's URL and the key to sign in with are printed (nothing is opened).
+    expect(out).toContain(`Console: http://localhost:${base}/ui   (sign in with the dev admin key: dev-admin-key)`)
+    expect((await fetch(`http://127.0.0.1:${base}/ui`)).status).toBe(200)
     for (const svc of ['controller', 'agent     ', 'worker    ']) expect(out).toContain(`${svc}|`)
     proc.kill('SIGINT')
     expect(await proc.exited).toBe(0)

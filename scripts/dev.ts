@@ -116,7 +116,11 @@ const tries: [string, string][] = [
 const width = Math.max(...tries.map(([cmd]) => cmd.length)) + 2
 say(
   'dev',
-  `all three are up. Try:
+  `all three are up.
+
+  Console: http://localhost:${PORTS.controller}/ui   (sign in with the dev admin key: ${KEYS.admin})
+
+Try:
 
 ${tries.map(([cmd, what]) => `  ${cmd.padEnd(width)}# ${what}`).join('\n')}
 

@@ -66,6 +66,21 @@ describe('compiled executables', () => {
     expect(await proc.exited).toBe(0)
   })
 
+  test('the compiled controller serves the console: the page at /ui and every script and stylesheet it names', async () => {
+    const port = await freePort()
+    const controller = await spawnCompiled('controller', { port, env: controllerEnv(port) })
+    const page = await fetch(`${controller.url}/ui`)
+    const html = await page.text()
+    expect({ status: page.status, type: page.headers.get('content-type') }).toEqual({ status: 200, type: 'text/html;charset=utf-8' })
+    expect(html).toContain('<title>dcm console</title>')
+    const assets = [...html.matchAll(/(?:src|href)="(\/[^"]+)"/g)].map((m) => m[1]!)
+    expect(assets.some((a) => a.endsWith('.js')) && assets.some((a) => a.endsWith('.css'))).toBe(true)
+    for (const a of assets) {
+      const res = await fetch(`${controller.url}${a}`)
+      expect({ asset: a, status: res.status, bytes: (await res.arrayBuffer()).byteLength > 0 }).toEqual({ asset: a, status: 200, bytes: true })
+    }
+  })
+
   test('a compiled executable still refuses development keys under NODE_ENV=production', async () => {
     const worker = await spawnCompiled('worker', { env: { NODE_ENV: 'production', AGENT_API_KEY: 'dev-worker-key' }, waitHealthy: false })
     expect(await worker.proc.exited).toBe(2)

@@ -14,7 +14,7 @@ export type Io = {
   signal?: AbortSignal
 }
 
-export type Ctx = { api: Api; io: Io; url: string; json: boolean }
+export type Ctx = { api: Api; io: Io; url: string; key: string; json: boolean }
 /** Checks its values (throwing UsageError) when called, then returns the work: no request before every check passed. */
 export type Command = (p: Extract<Parsed, { kind: 'run' }>, ctx: Ctx) => () => Promise<number>
 

@@ -5,6 +5,7 @@ import { createApi } from './client'
 import { EXIT, fail, print, type Command, type Ctx, type Io } from './command'
 import type { ConfigDoc } from './contract'
 import { agentFields, agentsTable, auditTable, configFields, historyTable, summaryLine } from './render'
+import { checkExit, checkTable, runChecks } from './check'
 import { ROLLOUT_COMMANDS } from './rollout'
 import { watch } from './watch'
 
@@ -23,10 +24,16 @@ export async function run(argv: string[], io: Io): Promise<number> {
       return EXIT.ok
     }
     const help = parsed.command.help
-    const url = httpUrl(parsed.global.url ?? io.env.DCM_URL ?? DEFAULT_URL, parsed.global.url ? '--url' : 'DCM_URL', help).replace(/\/+$/, '')
+    // `check` names the controller as its first argument; every other command reads --url or DCM_URL.
+    if (parsed.command.name === 'check' && parsed.global.url !== undefined) throw new UsageError("check takes the controller's URL as its first argument, not --url", help)
+    const url = (
+      parsed.command.name === 'check'
+        ? httpUrl(parsed.positionals[0]!, 'CONTROLLER_URL', help)
+        : httpUrl(parsed.global.url ?? io.env.DCM_URL ?? DEFAULT_URL, parsed.global.url ? '--url' : 'DCM_URL', help)
+    ).replace(/\/+$/, '')
     const key = parsed.global.key ?? io.env.DCM_ADMIN_KEY
     if (!key) throw new UsageError('no admin key: set DCM_ADMIN_KEY or pass --key', help)
-    ctx = { api: createApi({ url, key, fetcher: io.fetcher, signal: io.signal }), io, url, json: parsed.global.json }
+    ctx = { api: createApi({ url, key, fetcher: io.fetcher, signal: io.signal }), io, url, key, json: parsed.global.json }
     const command = COMMANDS[parsed.command.name]!
     // Every value is checked before the first request.
     const go = command(parsed, ctx)
@@ -131,6 +138,18 @@ const COMMANDS: Record<string, Command> = {
       const r = await ctx.api.audit(limit)
       if (!r.ok) return fail(ctx, r)
       return print(ctx, r.data, () => auditTable(r.data.records))
+    }
+  },
+
+  check: ({ values: v, positionals, command: { help } }, ctx) => {
+    const [, agent, worker] = positionals.map((u, i) => httpUrl(u, ['CONTROLLER_URL', 'AGENT_URL', 'WORKER_URL'][i]!, help).replace(/\/+$/, ''))
+    const agentKey = str(v, 'agent-key') ?? (ctx.io.env.DCM_AGENT_KEY || undefined)
+    const targets = { controller: ctx.url, agent: agent!, worker: worker! }
+    return async () => {
+      const r = await runChecks(ctx, targets, { admin: ctx.key, agent: agentKey })
+      if (ctx.io.signal?.aborted) return 130
+      print(ctx, { ok: r.checks.every((c) => c.result !== 'fail'), ...targets, checks: r.checks }, () => checkTable(targets, r.checks))
+      return checkExit(r)
     }
   },
 

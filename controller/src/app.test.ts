@@ -11,9 +11,10 @@ const env = { AGENT_API_KEY: 'agent-key', ADMIN_API_KEY: 'admin-key', POLL_INTER
 const settings = loadSettings(env)
 const logger = createLogger({ service: 'controller', level: 'error', sink: { write: () => {}, flush: () => {} } })
 const store = sqliteStore(':memory:')
-const { config, agents, fleet, audit, rollouts } = services(settings, store, logger)
+const all = services(settings, store, logger)
+const { config, agents, fleet } = all
 const doorOf = (s: typeof settings) => {
-  const door = frontDoor(createApp({ settings: s, store, logger, config, agents, fleet, audit, rollouts }), { logger, hot: hotRoutes({ settings: s, config, agents, fleet }) })
+  const door = frontDoor(createApp({ settings: s, store, logger, ...all }), { logger, hot: hotRoutes({ settings: s, config, agents, fleet }) })
   return { door, hot: door.routes['/config']! }
 }
 const { door, hot } = doorOf(settings)

@@ -4,13 +4,15 @@ import { followStore } from './config/replicas'
 import { setAgentsProvider } from './metrics'
 import { loadSettings } from './settings'
 import { openStore } from './store'
+import consolePage from './ui/index.html'
 
 const settings = settingsOrExit('controller', () => loadSettings())
 
 const logger = createLogger({ service: 'controller', level: settings.logLevel })
 const store = openStore(settings)
 await startStore()
-const { config, agents, fleet, audit, rollouts } = services(settings, store, logger)
+const all = services(settings, store, logger)
+const { config, agents, fleet, rollouts } = all
 await config.refresh()
 // A rollout in progress routes polls before the first one is answered.
 await rollouts.load()
@@ -22,12 +24,14 @@ rollouts.start()
 const metrics = makeMetrics(config, rollouts)
 // dcm_agents{status}: the fleet as GET /agents counts it, read at each scrape.
 setAgentsProvider(() => fleet.summary())
-const app = createApp({ settings, store, logger, config, agents, fleet, audit, rollouts, metrics })
+const app = createApp({ settings, store, logger, ...all, metrics })
 serve(app, {
   port: settings.port,
   logger,
   metrics: metrics.http,
   hot: hotRoutes({ settings, config, agents, fleet }),
+  // The admin console: static, bundled at start-up, beside (not in) the hot path.
+  pages: { '/ui': consolePage, '/ui/': consolePage },
   // Long-polls are held up to 60 s: the idle timeout must outlast them.
   idleTimeoutSeconds: 90,
   // Held long-polls would keep the server from stopping for up to a minute: answer them now (304).

@@ -155,6 +155,7 @@ function suite(kind: 'sqlite' | 'postgres', storeEnv: () => Promise<Record<strin
       expect(Object.keys(docs.body.paths).sort()).toEqual([
         '/agents', '/agents/{id}', '/audit', '/config', '/config/rollback', '/config/versions', '/config/versions/{n}', '/healthz', '/metrics', '/readyz', '/register',
         '/rollouts', '/rollouts/current', '/rollouts/{id}', '/rollouts/{id}/abort', '/rollouts/{id}/pause', '/rollouts/{id}/promote', '/rollouts/{id}/resume',
+        '/ui/events', '/ui/session',
       ])
       const codes = (path: string, method: string) => Object.keys(docs.body.paths[path][method].responses).sort()
       expect({ register: codes('/register', 'post'), poll: codes('/config', 'get'), write: codes('/config', 'post'), revoke: codes('/agents/{id}', 'delete') }).toEqual({

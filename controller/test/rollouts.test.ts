@@ -166,19 +166,36 @@ describe('staged rollouts', () => {
 
   test('a controller restarted in the middle of a rollout continues it', async () => {
     const f = await fleet(2)
-    const start = await admin(f, '/rollouts', { config: { url: `${f.good}/v2` }, steps: [{ percent: 50, bake_seconds: 2 }, { percent: 100, bake_seconds: 0 }], gate: { max_error_rate: 0.5, min_hits: 0 } })
+    const start = await admin(f, '/rollouts', { config: { url: `${f.good}/v2` }, steps: [{ percent: 50, bake_seconds: 4 }, { percent: 100, bake_seconds: 0 }], gate: { max_error_rate: 0.5, min_hits: 0 } })
     const canary = start.body.cohort_agents[0] as string
     const other = f.pairs.find((p) => p.id !== canary)!
     await waitFor('the canary’s worker on version 2', async () => (await call(`${f.pairs.find((p) => p.id === canary)!.worker.url}/state`)).body.version === 2)
     f.controller = await f.controller.restart()
-    // Still at step 1 after the restart: the other worker stays on version 1 until the step advances.
     const after = await current(f)
-    expect(after).toMatchObject({ id: start.body.id, state: 'running' })
+    expect(after).toMatchObject({ id: start.body.id, state: 'running', step: 0 })
+    // Still step 1 after the restart: until the step advances the other worker stays on version 1.
+    const s = sampler({ ...f, pairs: [other] })
+    await waitFor('the step advanced', async () => (await rollout(f, start.body.id)).step === 1, 30_000)
+    const advancedAt = Date.parse((await rollout(f, start.body.id)).steps[1].started_at)
     const done = await waitFor('the rollout completed after the restart', async () => {
       const r = await rollout(f, start.body.id)
       return r.state === 'completed' ? r : null
     }, 30_000)
     expect(done.decisions.map((d: any) => d.action)).toEqual(['start', 'advance', 'complete'])
     await waitFor('the other worker on version 2', async () => (await call(`${other.worker.url}/state`)).body.version === 2)
+    await s.stop()
+    expect(s.firstAt(other.id, 2)!).toBeGreaterThanOrEqual(advancedAt)
+  })
+
+  test('a paused rollout does not advance when its bake time is over', async () => {
+    const f = await fleet(2)
+    const r = (await admin(f, '/rollouts', { config: { url: `${f.good}/v2` }, steps: [{ percent: 50, bake_seconds: 1 }, { percent: 100, bake_seconds: 0 }], gate: { max_error_rate: 0.5, min_hits: 0 } })).body
+    expect((await admin(f, `/rollouts/${r.id}/pause`)).body).toMatchObject({ state: 'paused', step: 0 })
+    // Well past the bake time (several ticks of 0.2 s): still paused at step 1.
+    const started = Date.now()
+    await waitFor('2 s to pass', () => Date.now() - started > 2000)
+    expect(await rollout(f, r.id)).toMatchObject({ state: 'paused', step: 0 })
+    expect((await admin(f, `/rollouts/${r.id}/resume`)).body).toMatchObject({ state: 'running' })
+    await waitFor('completed after the resume', async () => (await rollout(f, r.id)).state === 'completed', 30_000)
   })
 })

@@ -11,7 +11,7 @@ export type { Role } from './credentials'
 
 /** POST /register (the shared agent key; an agent registering again presents its token in
  *  X-Agent-Token) and DELETE /agents/:id (admin: revoke one agent). */
-export const agentRoutes = (agents: AgentService, auth: AuthPlugin<Role>, opts: { pollUrl: string; pollIntervalSeconds: number }, audit: Audit, actor: (key: string | null) => string) =>
+export const agentRoutes = (agents: AgentService, auth: AuthPlugin<Role>, opts: { pollUrl: string; pollIntervalSeconds: number }, audit: Audit, actor: (request: Request) => string) =>
   new Elysia({ name: 'controller.agents' })
     .use(auth)
     .post(
@@ -26,7 +26,7 @@ export const agentRoutes = (agents: AgentService, auth: AuthPlugin<Role>, opts: 
           throw new Invalid('header "X-Agent-Token": must be the agent_token this controller issued (43 characters of base64url), or "new"')
         const rid = requestIdOf(request)
         const r = await agents.register(b, presented, rid)
-        if (r.created) await audit.record({ actor: actor(presentedKey(request.headers)), action: 'agent.register', target: `agent ${r.agent_id}`, request_id: rid, outcome: 'registered' })
+        if (r.created) await audit.record({ actor: actor(request), action: 'agent.register', target: `agent ${r.agent_id}`, request_id: rid, outcome: 'registered' })
         set.status = r.status
         const reply = { agent_id: r.agent_id, poll_url: opts.pollUrl, poll_interval_seconds: opts.pollIntervalSeconds }
         return r.agent_token === null ? reply : { ...reply, agent_token: r.agent_token }
@@ -51,7 +51,7 @@ export const agentRoutes = (agents: AgentService, auth: AuthPlugin<Role>, opts: 
       async ({ params, request }) => {
         const rid = requestIdOf(request)
         await agents.revoke(params.id, rid)
-        await audit.record({ actor: actor(presentedKey(request.headers)), action: 'agent.revoke', target: `agent ${params.id}`, request_id: rid, outcome: 'revoked' })
+        await audit.record({ actor: actor(request), action: 'agent.revoke', target: `agent ${params.id}`, request_id: rid, outcome: 'revoked' })
         return new Response(null, { status: 204 })
       },
       {

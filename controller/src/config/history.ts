@@ -11,7 +11,7 @@ type VersionEntry = typeof VersionEntry.static
 
 /** History (admin): GET /config/versions, GET /config/versions/:n with how far it reached the fleet,
  *  and POST /config/rollback. */
-export const historyRoutes = (svc: ConfigService, fleet: FleetService, auth: AuthPlugin<Role>, actor: (key: string | null) => string) =>
+export const historyRoutes = (svc: ConfigService, fleet: FleetService, auth: AuthPlugin<Role>, actor: (request: Request) => string) =>
   new Elysia({ name: 'controller.history' })
     .use(auth)
     .get(
@@ -54,7 +54,7 @@ export const historyRoutes = (svc: ConfigService, fleet: FleetService, auth: Aut
       '/config/rollback',
       async ({ body, set, request }) => {
         const rid = requestIdOf(request)
-        const who = { actor: actor(presentedKey(request.headers)), comment: body.comment ?? null, ifMatch: request.headers.get('if-match'), outsideRollout: true }
+        const who = { actor: actor(request), comment: body.comment ?? null, ifMatch: request.headers.get('if-match'), outsideRollout: true }
         const { written, entry } = await svc.rollback(body.version, rid, who)
         set.status = written.created ? 201 : 200
         set.headers.etag = written.snapshot.etag

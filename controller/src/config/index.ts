@@ -63,7 +63,7 @@ export const configRoutes = (
   credentials: Credentials<Role>,
   opts: ConfigRouteOptions & { upstreamAllow: UpstreamAllow },
   recorder: PollRecorder,
-  actor: (key: string | null) => string,
+  actor: (request: Request) => string,
   rollouts: RolloutService,
 ) => {
   const interval = String(opts.pollIntervalSeconds)
@@ -134,7 +134,7 @@ export const configRoutes = (
         const refusal = upstreamRefusal(input.url, opts.upstreamAllow)
         if (refusal !== null) throw new Invalid(`body field "url": ${refusal}`)
         const rid = requestIdOf(request)
-        const who = { actor: actor(presentedKey(request.headers)), comment: comment ?? null, ifMatch: request.headers.get('if-match'), outsideRollout: true }
+        const who = { actor: actor(request), comment: comment ?? null, ifMatch: request.headers.get('if-match'), outsideRollout: true }
         // A rollout in progress holds plain writes back (409, checked in the write), unless forced: then
         // it is aborted first.
         if (query.force === true) await rollouts.forceWrite({ actor: who.actor, requestId: rid })

@@ -15,9 +15,10 @@ export async function followStore(config: ConfigService, agents: AgentService, s
   const refresh = async (why: string, tokens: 'revoked' | 'all' | 'none' = 'revoked') => {
     try {
       const before = config.snapshot?.etag
-      // The rollout first: a candidate version is never served before its cohort is known.
-      await rollouts?.load()
+      // A newer version is installed only after the rollout is read (ConfigService.beforeNewer), and the
+      // rollout is read again here for changes of step or state.
       const snap = await config.refresh()
+      await rollouts?.load()
       if (snap && snap.etag !== before) logger.info('snapshot refreshed from the store', { version: snap.doc.version, why })
       if (tokens === 'all') await agents.load()
       else if (tokens === 'revoked') await agents.refreshRevoked()

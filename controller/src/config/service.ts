@@ -84,7 +84,7 @@ export class ConfigService {
    *  were reading (then ours is the newer news). A store found behind what was served from it, under
    *  the same identity, was restored from a backup (or lost writes in a failover): it gets a new
    *  identity first, so agents and workers take its version instead of ignoring it as older. */
-  async refresh(): Promise<Snapshot | null> {
+  async refresh(opts: { routed?: boolean } = {}): Promise<Snapshot | null> {
     const generation = this.#generation
     let doc = await guard((signal) => this.store.current(signal), 'read', this.logger)
     const served = this.#snap?.doc
@@ -101,10 +101,19 @@ export class ConfigService {
     }
     if (doc && generation === this.#generation) {
       const snap = snapshotOf(doc)
-      if (snap.etag !== this.#snap?.etag) this.#install(snap)
+      if (snap.etag !== this.#snap?.etag) {
+        // A version read from the store may be a rollout's candidate: its routing is read first (the
+        // rollout row is committed before the candidate, so it is there to be read).
+        if (this.beforeNewer && !opts.routed && this.#isNewer(doc)) await this.beforeNewer()
+        if (generation === this.#generation) this.#install(snap)
+      }
     }
     return this.#snap
   }
+
+  /** Runs before a newer version read from the store is installed (the rollouts' routing), unless the
+   *  caller is the routing itself (`routed`). */
+  beforeNewer: (() => Promise<void>) | undefined
 
   /** Store a new version (or find the identical current one). Answers only after the store committed;
    *  a 503 means the database did not and will not store it. With `who`, the version records its author
@@ -205,5 +214,13 @@ export class ConfigService {
     this.#generation++
     this.#snap = s
     this.#holds.release(s)
+    for (const fn of this.#listeners) fn(s)
+  }
+
+  readonly #listeners: ((s: Snapshot) => void)[] = []
+
+  /** Hear of every newer version this replica installs (the console's live updates). */
+  onChange(fn: (s: Snapshot) => void): void {
+    this.#listeners.push(fn)
   }
 }

@@ -24,6 +24,8 @@ export class FleetService {
   #timer: Timer | undefined
   #flushing: Promise<void> | null = null
   #convergedThrough = 0
+  /** Called after a batch of reports was written (the console's live updates). */
+  onBatch: (() => void) | undefined
   /** Whether convergence is worth looking for at the next batch: an agent applied something here, or
    *  a while passed (another replica's agents). */
   #convergenceDue = true
@@ -86,6 +88,7 @@ export class FleetService {
       if (batch.length > 0) {
         const known = new Set(await guard((signal) => this.store.saveReports(batch, signal), 'write', this.logger))
         this.reports.forget(batch.filter((r) => !known.has(r.agent_id)).map((r) => r.agent_id))
+        this.onBatch?.()
       }
       // The fleet is read only when convergence may have moved: after an apply heard here, or every
       // tenth batch (applies heard by other replicas).

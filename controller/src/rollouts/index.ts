@@ -53,8 +53,8 @@ const idOf = (id: string) => (/^[0-9]{1,9}$/.test(id) ? Number(id) : 0)
 const errors = { 401: ErrorShape, 403: ErrorShape, 404: ErrorShape, 409: ErrorShape, 422: ErrorShape, 429: ErrorShape, 503: ErrorShape }
 
 /** Staged rollouts (admin). */
-export const rolloutRoutes = (rollouts: RolloutService, auth: AuthPlugin<Role>, actor: (key: string | null) => string, opts: { upstreamAllow: UpstreamAllow }) => {
-  const who = (request: Request) => ({ actor: actor(presentedKey(request.headers)), requestId: requestIdOf(request) })
+export const rolloutRoutes = (rollouts: RolloutService, auth: AuthPlugin<Role>, actor: (request: Request) => string, opts: { upstreamAllow: UpstreamAllow }) => {
+  const who = (request: Request) => ({ actor: actor(request), requestId: requestIdOf(request) })
   // One chain for the four actions (the typed client sees one route per action, not a union).
   const act = (name: 'pause' | 'resume' | 'abort' | 'promote') => async ({ params, request }: { params: { id: string }; request: Request }) => {
     const w = who(request)

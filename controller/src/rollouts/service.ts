@@ -32,6 +32,12 @@ export class RolloutService {
   #orders = new Map<number, string[]>()
   #timer: Timer | undefined
   #ticking: Promise<void> | null = null
+  /** Each read of the active rollout and each change made here takes a number; a read older than what
+   *  was last adopted is dropped (it could bring back routing a newer change replaced). */
+  #seq = 0
+  #adoptedSeq = 0
+  /** Called when the active rollout changes (the console's live updates). */
+  onChange: ((row: RolloutRow | null) => void) | undefined
   /** The figures of the last judgement or view, for metrics. */
   last: { cohort: Figures; stable: Figures } | null = null
 
@@ -67,19 +73,32 @@ export class RolloutService {
 
   /** Read the active rollout from the store and route polls by it. */
   async load(): Promise<void> {
-    await this.#adopt(await guard((signal) => this.store.activeRollout(signal), 'read', this.logger))
+    const seq = ++this.#seq
+    const row = await guard((signal) => this.store.activeRollout(signal), 'read', this.logger)
+    if (seq < this.#adoptedSeq) return
+    if (row === null && this.#active) {
+      // The rollout ended elsewhere. One that rolled back ends only once this replica serves the rollback
+      // version: until then the agents outside the cohort keep the stable one.
+      const ended = await guard((signal) => this.store.rollout(this.#active!.row.id, signal), 'read', this.logger)
+      if (ended?.rollback_version != null && (this.config.snapshot?.doc.version ?? 0) < ended.rollback_version) await this.config.refresh({ routed: true })
+      if (seq < this.#adoptedSeq) return
+      return this.#adopt(ended, seq)
+    }
+    await this.#adopt(row, seq)
   }
 
-  async #adopt(row: RolloutRow | null): Promise<void> {
+  async #adopt(row: RolloutRow | null, seq = ++this.#seq): Promise<void> {
+    this.#adoptedSeq = Math.max(this.#adoptedSeq, seq)
     const cur = this.#active
     if (row === null || !ACTIVE.has(row.state)) {
-      if (cur) {
+      if (cur && (row === null || row.id === cur.row.id || row.id > cur.row.id)) {
         this.#active = null
         this.config.route(null)
+        this.onChange?.(row)
       }
       return
     }
-    if (cur && cur.row.id === row.id && cur.row.rev === row.rev) return
+    if (cur && cur.row.id === row.id && cur.row.rev >= row.rev) return
     const order = this.#orderOf(row)
     const size = cohortSize(row.spec.steps[row.step]!.percent, order.length)
     let stable = cur && cur.row.id === row.id ? cur.routing.stable : null
@@ -92,6 +111,7 @@ export class RolloutService {
     const routing: Routing = same ? cur.routing : { cohort: new Set(order.slice(0, size)), stable }
     this.#active = { row, order, routing }
     this.config.route(routing)
+    this.onChange?.(row)
   }
 
   #orderOf(row: RolloutRow): string[] {
@@ -117,11 +137,23 @@ export class RolloutService {
   }
 
   async #decide(row: RolloutRow): Promise<void> {
+    const who = { actor: 'rollout', requestId: `rollout-${row.id}-${row.rev}` }
+    const head = await guard((signal) => this.store.current(signal), 'read', this.logger)
+    if (head === null || head.version < row.version) {
+      // The candidate was never stored (its write failed, and so did marking the rollout): end it.
+      if (this.#now() - Date.parse(row.created_at) > 10_000) await this.#change(row, { state: 'aborted', reason: 'the candidate version was never stored' }, 'abort', row.step, 'the candidate version was never stored', who)
+      return
+    }
     const step = row.spec.steps[row.step]!
     if (this.#now() < Date.parse(row.step_started_at) + step.bake_seconds * 1000) return
     const figs = await this.#figures(row)
-    const verdict = judge(figs.cohort, row.spec.gate)
-    const who = { actor: 'rollout', requestId: `rollout-${row.id}-${row.rev}` }
+    let verdict = judge(figs.cohort, row.spec.gate)
+    // A cohort worker that refused the candidate fails the step whatever the traffic says.
+    if (verdict.pass) {
+      const cohort = new Set(this.#orderOf(row).slice(0, cohortSize(step.percent, row.eligible.length)))
+      const refused = (await this.fleet.rows(who.requestId)).filter((a) => cohort.has(a.agent_id) && a.rejected?.version === row.version)
+      if (refused.length > 0) verdict = { pass: false, reason: `${refused.length} cohort worker(s) refused the candidate (${refused[0]!.rejected!.reason})` }
+    }
     if (!verdict.pass) {
       await this.#rollBack(row, 'rolled_back', verdict.reason, who, figs)
       return
@@ -143,7 +175,7 @@ export class RolloutService {
     const cohort = new Set(order.slice(0, size))
     const others = new Set(rows.filter((r) => !cohort.has(r.agent_id)).map((r) => r.agent_id))
     const figs = { cohort: figures(rows, row.version, cohort, cohort.size), stable: figures(rows, row.stable_version, others, row.eligible.length - cohort.size) }
-    this.last = figs
+    if (row.id === this.#active?.row.id) this.last = figs
     return figs
   }
 
@@ -166,7 +198,8 @@ export class RolloutService {
    *  served to the cohort at once and to everyone when the rollout ends just after. */
   async #rollBack(row: RolloutRow, state: 'rolled_back' | 'aborted', reason: string, who: Who, figs?: { cohort: Figures; stable: Figures }): Promise<RolloutRow> {
     const stable = this.#active?.routing.stable.doc ?? configDoc((await this.config.version(row.stable_version, who.requestId))!)
-    const newest = this.config.snapshot?.doc
+    // The store's head, not this replica's snapshot (which may not have heard of the candidate yet).
+    const newest = await guard((signal) => this.store.current(signal), 'read', this.logger, who.requestId)
     let rollbackVersion: number | null = null
     if (newest && newest.version >= row.version) {
       const input = stable.timeout_ms === undefined ? { url: stable.url } : { url: stable.url, timeout_ms: stable.timeout_ms }
@@ -179,7 +212,17 @@ export class RolloutService {
       rollbackVersion = w.snapshot.doc.version
     }
     const detail = figs ? `${reason}; cohort ${describe(figs.cohort)}, stable ${describe(figs.stable)}` : reason
-    return this.#change(row, { state, reason: detail, rollback_version: rollbackVersion }, state === 'aborted' ? 'abort' : 'rollback', row.step, rollbackVersion === null ? detail : `${detail}; version ${rollbackVersion} has the stable config`, who)
+    const patch: RolloutPatch = { state, reason: detail, rollback_version: rollbackVersion }
+    const said = rollbackVersion === null ? detail : `${detail}; version ${rollbackVersion} has the stable config`
+    try {
+      return await this.#change(row, patch, state === 'aborted' ? 'abort' : 'rollback', row.step, said, who)
+    } catch (e) {
+      // The rollout changed meanwhile (a pause, say): the rollback version is written, so the rollout
+      // ends anyway, from its latest revision.
+      const fresh = await guard((signal) => this.store.rollout(row.id, signal), 'read', this.logger, who.requestId)
+      if (fresh === null || !ACTIVE.has(fresh.state)) throw e
+      return this.#change(fresh, patch, state === 'aborted' ? 'abort' : 'rollback', fresh.step, said, who)
+    }
   }
 
   /** POST /rollouts. */

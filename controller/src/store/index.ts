@@ -2,7 +2,7 @@ import { postgresStore } from './postgres'
 import { sqliteStore } from './sqlite'
 import type { ConfigStore } from './types'
 
-export type { Decision, HealthRow, RolloutPatch, RolloutRow, RolloutSpec, RolloutState, AgentReport, AgentRow, AuditInput, AuditRecord, ConfigStore, ConfigInput, AgentRecord, RegisterOutcome, Registering, TokenRow, VersionEntry, WriteContext, WriteOptions } from './types'
+export type { Decision, HealthRow, SessionRow, RolloutPatch, RolloutRow, RolloutSpec, RolloutState, AgentReport, AgentRow, AuditInput, AuditRecord, ConfigStore, ConfigInput, AgentRecord, RegisterOutcome, Registering, TokenRow, VersionEntry, WriteContext, WriteOptions } from './types'
 export { LateWrite, PreconditionFailed, RolloutActive } from './types'
 export { guard, unavailable } from './guard'
 export { ANSWER_DEADLINE_MS, DB_DEADLINE_MS } from './deadlines'

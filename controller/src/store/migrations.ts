@@ -204,4 +204,26 @@ export const migrations: Migration[] = [
         primary key (agent_id, version)
       );`,
   },
+  {
+    // Console sessions (#13): only a hash of the session cookie is stored; sign-out ends it on every
+    // replica (each cookie request reads its row).
+    id: 7,
+    name: 'console sessions',
+    sqlite: `
+      create table sessions (
+        id_hash text primary key,
+        actor text not null,
+        csrf text not null,
+        expires_at text not null,
+        ended_at text
+      );`,
+    postgres: `
+      create table sessions (
+        id_hash text primary key,
+        actor text not null,
+        csrf text not null,
+        expires_at timestamptz not null,
+        ended_at timestamptz
+      );`,
+  },
 ]

@@ -2,9 +2,9 @@ import type { renewable } from './pg-pool'
 import { ROLLOUT_COLUMNS, rolloutOf, type RolloutDbRow } from './rows'
 import type { ConfigStore, HealthRow } from './types'
 
-type RolloutCalls = Pick<ConfigStore, 'createRollout' | 'rollout' | 'activeRollout' | 'rollouts' | 'updateRollout' | 'leaseRollout' | 'saveHealth' | 'health'>
+type RolloutCalls = Pick<ConfigStore, 'createRollout' | 'rollout' | 'activeRollout' | 'rollouts' | 'updateRollout' | 'leaseRollout' | 'saveHealth' | 'health' | 'createSession' | 'session' | 'endSession'>
 
-/** The PostgreSQL store's rollout calls: one statement each; the unique index keeps one rollout active,
+/** The PostgreSQL store's rollout and console-session calls: one statement each; the unique index keeps one rollout active,
  *  `rev` makes every change conditional on the row not having changed meanwhile. */
 export function postgresRollouts(pool: ReturnType<typeof renewable>): RolloutCalls {
   const cols = (sql: Parameters<Parameters<typeof pool.run>[1]>[0]) => sql.unsafe(ROLLOUT_COLUMNS)
@@ -71,6 +71,17 @@ export function postgresRollouts(pool: ReturnType<typeof renewable>): RolloutCal
           on conflict (agent_id, version) do update set hits = agent_health.hits + excluded.hits, errors = agent_health.errors + excluded.errors,
             p99_ms = greatest(agent_health.p99_ms, excluded.p99_ms), updated_at = excluded.updated_at`,
       )
+    },
+    async createSession(r, signal) {
+      await pool.run(signal, (sql) => sql`insert into sessions (id_hash, actor, csrf, expires_at) values (${r.id_hash}, ${r.actor}, ${r.csrf}, ${r.expires_at})`)
+    },
+    async session(idHash, signal) {
+      const [r] = await pool.run(signal, (sql) => sql<{ id_hash: string; actor: string; csrf: string; expires_at: Date; ended_at: Date | null }[]>`
+        select id_hash, actor, csrf, expires_at, ended_at from sessions where id_hash = ${idHash}`)
+      return r ? { ...r, expires_at: r.expires_at.toISOString(), ended_at: r.ended_at?.toISOString() ?? null } : null
+    },
+    async endSession(idHash, signal) {
+      await pool.run(signal, (sql) => sql`update sessions set ended_at = coalesce(ended_at, clock_timestamp()) where id_hash = ${idHash}`)
     },
     async health(versions, signal) {
       if (versions.length === 0) return []

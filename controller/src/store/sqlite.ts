@@ -4,7 +4,7 @@ import { dirname } from 'node:path'
 import { SQLITE_BUSY_MS } from './deadlines'
 import { migrations } from './migrations'
 import { AGENT_COLUMNS, agentOf, auditOf, reportParams, ROLLOUT_COLUMNS, rolloutOf, type RolloutDbRow, docOf, entryOf, type AgentDbRow, type AuditDbRow, type EntryRow, type VersionRow } from './rows'
-import { LateWrite, PreconditionFailed, RolloutActive, type AgentReport, type AuditInput, type ConfigInput, type ConfigStore, type RegisterOutcome, type Registering, type HealthRow, type TokenRow, type WriteContext } from './types'
+import { LateWrite, PreconditionFailed, RolloutActive, type AgentReport, type AuditInput, type ConfigInput, type ConfigStore, type RegisterOutcome, type Registering, type HealthRow, type SessionRow, type TokenRow, type WriteContext } from './types'
 
 type Row = VersionRow & { updated_at: string }
 
@@ -81,6 +81,9 @@ export function sqliteStore(path: string): ConfigStore {
        on conflict (agent_id, version) do update set hits = hits + excluded.hits, errors = errors + excluded.errors,
          p99_ms = max(p99_ms, excluded.p99_ms), updated_at = excluded.updated_at`,
     ),
+    createSession: db.query('insert into sessions (id_hash, actor, csrf, expires_at) values ($id_hash, $actor, $csrf, $expires_at)'),
+    session: db.query<SessionRow, [string]>('select id_hash, actor, csrf, expires_at, ended_at from sessions where id_hash = ?'),
+    endSession: db.query('update sessions set ended_at = coalesce(ended_at, $at) where id_hash = $id_hash'),
     touch: db.query(`insert into store_meta (key, value) values ('checked_at', $at) on conflict (key) do update set value = excluded.value`),
     storeId: db.query<{ value: string }, []>(`select value from store_meta where key = 'store_id'`),
     rotate: db.query<{ value: string }, [string]>(`update store_meta set value = case when value = ? then lower(hex(randomblob(16))) else value end where key = 'store_id' returning value`),
@@ -247,6 +250,15 @@ export function sqliteStore(path: string): ConfigStore {
       return db
         .query<HealthRow, number[]>(`select agent_id, version, hits, errors, p99_ms from agent_health where version in (${versions.map(() => '?').join(', ')})`)
         .all(...versions)
+    },
+    async createSession(r) {
+      q().createSession.run(r)
+    },
+    async session(idHash) {
+      return q().session.get(idHash) ?? null
+    },
+    async endSession(idHash) {
+      q().endSession.run({ id_hash: idHash, at: new Date().toISOString() })
     },
     async audit(limit, before) {
       return q().audit.all({ limit, before: before ?? Number.MAX_SAFE_INTEGER }).map(auditOf)

@@ -78,6 +78,9 @@ export type RolloutPatch = Partial<Pick<RolloutRow, 'state' | 'step' | 'step_sta
 /** Worker health an agent reported for one version, summed over its reports. */
 export type HealthRow = { agent_id: string; version: number; hits: number; errors: number; p99_ms: number }
 
+/** A console session as stored (the cookie itself never is). */
+export type SessionRow = { id_hash: string; actor: string; csrf: string; expires_at: string; ended_at: string | null }
+
 export type AuditRecord = { id: number; at: string; actor: string; action: string; target: string; request_id: string | null; outcome: string }
 export type AuditInput = Omit<AuditRecord, 'id' | 'at'>
 
@@ -181,6 +184,9 @@ export interface ConfigStore {
   /** Take or renew the lease to advance a running rollout until `untilMs` (epoch ms); false when another
    *  holder's lease has not run out. */
   leaseRollout(id: number, owner: string, untilMs: number, signal?: AbortSignal): Promise<boolean>
+  createSession(r: Omit<SessionRow, 'ended_at'>, signal?: AbortSignal): Promise<void>
+  session(idHash: string, signal?: AbortSignal): Promise<SessionRow | null>
+  endSession(idHash: string, signal?: AbortSignal): Promise<void>
   /** Add reported health to the sums per agent and version (p99: the highest reported). */
   saveHealth(rows: HealthRow[], signal?: AbortSignal): Promise<void>
   /** The sums for these versions. */

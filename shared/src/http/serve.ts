@@ -8,6 +8,9 @@ export interface ServeOptions extends FrontDoorOptions {
   beforeStop?: () => void
   onStop?: () => Promise<void> | void
   idleTimeoutSeconds?: number
+  /** HTML imports served as they are (`{ '/ui': page }`): Bun bundles them once at start-up and serves
+   *  the page and its assets itself, outside the front door (no request id, no access log line). */
+  pages?: Record<string, Bun.HTMLBundle>
 }
 
 /** Listen on `port` through the front door (request ids, access log) and exit cleanly on
@@ -18,7 +21,9 @@ export function serve(app: Parameters<typeof frontDoor>[0], opts: ServeOptions) 
     port: opts.port,
     hostname: '0.0.0.0',
     idleTimeout: opts.idleTimeoutSeconds ?? 30,
-    routes: door.routes,
+    // Pages are bundled once (not rebuilt per request, no hot reload): a production server either way.
+    ...(opts.pages ? { development: false } : {}),
+    routes: { ...opts.pages, ...door.routes },
     fetch: door.fetch,
   })
   const port = server.port
