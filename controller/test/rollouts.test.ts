@@ -2,25 +2,31 @@
  *  sampler records, every few milliseconds, the version each worker holds and the rollout's steps, so a
  *  worker that got the candidate before its step is caught. */
 import { describe, expect, setDefaultTimeout, test } from 'bun:test'
-import { call, freePort, spawnService, upstreamStub, waitFor, type Service } from '../../test/harness'
+import { call, freePort, spawnService, testDatabase, upstreamStub, waitFor, type Service } from '../../test/harness'
 import { agentEnv, controllerEnv, KEYS } from '../../test/stack'
 
 setDefaultTimeout(90_000)
 // Polls every 0.5 s: an agent is stale after 1.7 s unseen, which a loaded CI machine must not reach by accident.
 const FAST = { POLL_INTERVAL_SECONDS: '0.5', FLEET_FLUSH_SECONDS: '0.2', ROLLOUT_TICK_SECONDS: '0.2' }
 type Pair = { agent: Service; worker: Service; id: string }
-type Fleet = { controller: Service; pairs: Pair[]; good: string; bad: string }
+type Fleet = { controller: Service; replica?: Service; pairs: Pair[]; good: string; bad: string }
 
-async function fleet(n = 4, controllerExtra: Record<string, string> = {}): Promise<Fleet> {
+/** A controller and `n` agent/worker pairs; with `database`, a second replica on the same PostgreSQL
+ *  database, and the agents polling the two replicas in turn. */
+async function fleet(n = 4, controllerExtra: Record<string, string> = {}, database?: string): Promise<Fleet> {
   const good = upstreamStub('good').url
   const bad = upstreamStub('bad', () => new Response('broken', { status: 500 })).url
-  const port = await freePort()
-  const controller = await spawnService('controller', { port, env: controllerEnv(port, { ...FAST, ...controllerExtra }) })
+  const start = async () => {
+    const port = await freePort()
+    return spawnService('controller', { port, env: controllerEnv(port, { ...FAST, ...controllerExtra, ...(database ? { DATABASE_URL: database } : {}) }) })
+  }
+  const controller = await start()
+  const replica = database ? await start() : undefined
   expect((await call(`${controller.url}/config`, { method: 'POST', key: KEYS.admin, json: { url: `${good}/v1` } })).status).toBe(201)
   const pairs = await Promise.all(
-    Array.from({ length: n }, async () => {
+    Array.from({ length: n }, async (_, i) => {
       const worker = await spawnService('worker', { env: { AGENT_API_KEY: KEYS.worker } })
-      const agent = await spawnService('agent', { env: agentEnv(controller.url, worker.url) })
+      const agent = await spawnService('agent', { env: agentEnv((replica && i % 2 === 1 ? replica : controller).url, worker.url) })
       const id = await waitFor('the agent registered', async () => (await call(`${agent.url}/state`)).body?.agent_id as string | null)
       return { agent, worker, id }
     }),
@@ -33,7 +39,7 @@ async function fleet(n = 4, controllerExtra: Record<string, string> = {}): Promi
   }, 60_000).catch((e) => {
     throw new Error(`${(e as Error).message}; agents: ${JSON.stringify(last)}`)
   })
-  return { controller, pairs, good, bad }
+  return { controller, replica, pairs, good, bad }
 }
 
 const admin = (f: Fleet, path: string, json?: unknown) => call(`${f.controller.url}${path}`, { method: json === undefined && !path.includes('/rollouts/') ? 'GET' : 'POST', key: KEYS.admin, ...(json === undefined ? {} : { json }) })
@@ -197,5 +203,39 @@ describe('staged rollouts', () => {
     expect(await rollout(f, r.id)).toMatchObject({ state: 'paused', step: 0 })
     expect((await admin(f, `/rollouts/${r.id}/resume`)).body).toMatchObject({ state: 'running' })
     await waitFor('completed after the resume', async () => (await rollout(f, r.id)).state === 'completed', 30_000)
+  })
+})
+
+const pgUrl = await testDatabase()
+
+describe.skipIf(!pgUrl)('staged rollouts across two replicas (PostgreSQL)', () => {
+  test('agents polling the replica that did not start the rollout get the candidate only in their step; a failing one is rolled back for all', async () => {
+    const f = await fleet(4, {}, (await testDatabase())!)
+    const s = sampler(f)
+    // Started through one replica; half the agents poll the other, which learns of it from the store.
+    const start = await admin(f, '/rollouts', { config: { url: `${f.good}/v2` }, steps: [{ percent: 25, bake_seconds: 1.5 }, { percent: 100, bake_seconds: 0.5 }], gate: { max_error_rate: 0.5, min_hits: 0 } })
+    expect(start.status).toBe(201)
+    const done = await waitFor('the rollout completed', async () => {
+      const r = await rollout(f, start.body.id)
+      return r.state === 'completed' ? r : null
+    }, 30_000)
+    await waitFor('every worker at version 2', async () => f.pairs.every((p) => s.firstAt(p.id, 2) !== undefined))
+    const canary = new Set<string>(start.body.cohort_agents)
+    for (const p of f.pairs)
+      if (!canary.has(p.id)) expect({ agent: p.id, early: s.firstAt(p.id, 2)! < Date.parse(done.steps[1].started_at) }).toEqual({ agent: p.id, early: false })
+
+    // A failing candidate started through the other replica: rolled back, and only its canary served it.
+    const stopTraffic = traffic(f)
+    const bad = await call(`${f.replica!.url}/rollouts`, { method: 'POST', key: KEYS.admin, json: { config: { url: `${f.bad}/v3` }, steps: [{ percent: 25, bake_seconds: 2 }, { percent: 100, bake_seconds: 1 }], gate: { max_error_rate: 0.1, min_hits: 5 } } })
+    expect(bad).toMatchObject({ status: 201, body: { version: 3 } })
+    const ended = await waitFor('rolled back', async () => {
+      const r = await rollout(f, bad.body.id)
+      return r.state === 'rolled_back' ? r : null
+    }, 30_000)
+    await waitFor('every worker on the rollback version', async () => f.pairs.every((p) => s.seen.get(p.id)?.at(-1)?.[1] === ended.rollback_version))
+    await stopTraffic()
+    await s.stop()
+    const servedBad = f.pairs.filter((p) => s.seen.get(p.id)!.some(([, , url]) => url === `${f.bad}/v3`)).map((p) => p.id)
+    expect(servedBad.every((a) => bad.body.cohort_agents.includes(a))).toBe(true)
   })
 })
