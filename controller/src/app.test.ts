@@ -6,6 +6,7 @@ import { createLogger, frontDoor } from '@dcm/shared'
 import { createApp, hotRoutes, services } from './app'
 import { loadSettings } from './settings'
 import { sqliteStore } from './store'
+import { METADATA_SPELLINGS } from '../../test/fixtures/metadata-urls'
 
 const env = { AGENT_API_KEY: 'agent-key', ADMIN_API_KEY: 'admin-key', POLL_INTERVAL_SECONDS: '2', SQLITE_PATH: ':memory:', PUBLIC_URL: 'http://ctl.example', NEW_AGENTS_PER_MINUTE: '6' }
 const settings = loadSettings(env)
@@ -121,12 +122,7 @@ describe('the error shape and validation, in-process', () => {
     ['revoking with an agent token', () => req('/agents/agent-a', { key: token, method: 'DELETE' }), 403, 'forbidden'],
     ['revoking a malformed id', () => req('/agents/has%20space', { key: 'admin-key', method: 'DELETE' }), 422, 'id'],
     ...[
-      'http://169.254.169.254/latest/meta-data/',
-      'http://2852039166/',
-      'http://0xA9FEA9FE/',
-      'http://0251.0376.0251.0376/',
-      'http://[::ffff:169.254.169.254]/',
-      'http://[fd00:ec2::254]/',
+      ...METADATA_SPELLINGS,
       'http://metadata.google.internal/',
     ].map((url): [string, () => Request, number, string] => [`a metadata url: ${url}`, () => req('/config', { key: 'admin-key', ...json({ url }) }), 422, 'body field "url"']),
   ]

@@ -8,6 +8,7 @@ import { join } from 'node:path'
 import postgres from 'postgres'
 import { call, freePort, spawnService, testDatabase, waitFor, type Service } from '../../test/harness'
 import { behindProxy, controllerEnv, KEYS } from '../../test/stack'
+import { METADATA_SPELLINGS } from '../../test/fixtures/metadata-urls'
 
 const pgUrl = await testDatabase()
 const sha256 = (s: string) => new Bun.CryptoHasher('sha256').update(s).digest('hex')
@@ -165,12 +166,7 @@ describe('upstream safety', () => {
     const c = await controller(sqlite())
     await setConfig(c, 'http://up.example/')
     for (const url of [
-      'http://169.254.169.254/latest/meta-data/',
-      'http://2852039166/',
-      'http://0xA9FEA9FE/',
-      'http://0251.0376.0251.0376/',
-      'http://[::ffff:169.254.169.254]/',
-      'http://[fd00:ec2::254]/',
+      ...METADATA_SPELLINGS,
       'http://[fe80::1]/',
       'http://metadata.google.internal/computeMetadata/v1/',
     ]) {

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ROOT, spawnService, upstreamStub, waitFor } from '../../test/harness'
 import { apply, doc, env, errorOf, hit, state } from './kit'
+import { METADATA_SPELLINGS } from '../../test/fixtures/metadata-urls'
 
 setDefaultTimeout(30_000)
 
@@ -28,12 +29,7 @@ describe('worker upstream safety', () => {
     const w = await spawnService('worker', { env })
     await apply(w, doc(1, up.url))
     const urls = [
-      'http://169.254.169.254/latest/meta-data/',
-      'http://2852039166/',
-      'http://0xA9FEA9FE/',
-      'http://0251.0376.0251.0376/',
-      'http://[::ffff:169.254.169.254]/',
-      'http://[fd00:ec2::254]/',
+      ...METADATA_SPELLINGS,
       'http://instance-data/latest/',
     ]
     for (const [i, url] of urls.entries()) {
