@@ -1,8 +1,8 @@
 /** The load generator and the baselines come from Debian. The bench only looks for them; installing is
  *  asked for with --install-tools, runs apt-get and writes nothing else on the system. */
-export type Tool = 'wrk' | 'nginx' | 'etcd'
+export type Tool = 'wrk' | 'nginx' | 'etcd' | 'haproxy'
 
-export const PACKAGES: Record<Tool, string> = { wrk: 'wrk', nginx: 'nginx', etcd: 'etcd-server' }
+export const PACKAGES: Record<Tool, string> = { wrk: 'wrk', nginx: 'nginx', etcd: 'etcd-server', haproxy: 'haproxy' }
 
 /** The tool's path, or null; nginx lives in /usr/sbin, which a non-login PATH may lack. */
 export const which = (tool: Tool) => Bun.which(tool, { PATH: `${process.env.PATH ?? ''}:/usr/local/sbin:/usr/sbin:/sbin` })
