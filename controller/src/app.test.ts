@@ -60,6 +60,17 @@ describe('GET /config: the hot route and the full route answer alike', () => {
     ['a weak match', () => req('/config', { key: 'agent-key', headers: { 'if-none-match': `W/${etag}` } })],
     ['a query string', () => req('/config?x=1', { key: 'agent-key', headers: { 'if-none-match': etag } })],
     ['a bad wait', () => req('/config?wait=61', { key: 'agent-key', headers: { 'if-none-match': etag } })],
+    ['the re-arm after a change: a long-poll with a stale ETag', () => req('/config?wait=30', { key: 'agent-key', headers: { 'if-none-match': '"0-old"' } })],
+    ['the re-arm with an agent token', () => req('/config?wait=30', { key: token, headers: { 'if-none-match': '"0-old"' } })],
+    ['a first long-poll (no If-None-Match)', () => req('/config?wait=30', { key: 'agent-key' })],
+    ['a long-poll with a list of stale ETags', () => req('/config?wait=30', { key: 'agent-key', headers: { 'if-none-match': '"0-a", "0-b"' } })],
+    ['wait=0 with the current ETag', () => req('/config?wait=0', { key: 'agent-key', headers: { 'if-none-match': etag } })],
+    ['a long-poll with a weak match and wait=0', () => req('/config?wait=0', { key: 'agent-key', headers: { 'if-none-match': `W/${etag}` } })],
+    ['a wait in a form agents do not send', () => req('/config?wait=030', { key: 'agent-key', headers: { 'if-none-match': '"0-old"' } })],
+    ['a fractional wait', () => req('/config?wait=1.5', { key: 'agent-key', headers: { 'if-none-match': '"0-old"' } })],
+    ['an empty wait', () => req('/config?wait=', { key: 'agent-key', headers: { 'if-none-match': '"0-old"' } })],
+    ['wait beside another parameter', () => req('/config?wait=5&x=1', { key: 'agent-key', headers: { 'if-none-match': '"0-old"' } })],
+    ['a long-poll with a revoked token and a stale ETag', () => req('/config?wait=30', { key: revokedToken, headers: { 'if-none-match': '"0-old"' } })],
     ['a POST with an agent key', () => req('/config', { key: 'agent-key', ...json({ url: 'http://x.example/' }) })],
     ['a plain poll with the current ETag (agent token)', () => req('/config', { key: token, headers: { 'if-none-match': etag } })],
     ['the agent token sent as X-API-Key', () => req('/config', { headers: { 'x-api-key': token, 'if-none-match': etag } })],
@@ -75,6 +86,17 @@ describe('GET /config: the hot route and the full route answer alike', () => {
     const viaHot = await seen(await on.hot(make()))
     const viaApp = await seen(await on.door.fetch(make()))
     expect(viaHot).toEqual(viaApp)
+  })
+
+  test('the hot route itself answers the plain poll, the re-arm after a change and a first poll; a long-poll to hold is the full route\'s', () => {
+    const handler = hotRoutes({ settings, config, agents, fleet })['/config']!
+    const answer = (path: string, inm?: string) => handler(req(path, { key: 'agent-key', headers: inm ? { 'if-none-match': inm } : {} }), 'r-1') as Response | undefined
+    expect(answer('/config', etag)?.status).toBe(304)
+    expect(answer('/config?wait=30', '"0-old"')?.status).toBe(200)
+    expect(answer('/config?wait=30')?.status).toBe(200)
+    expect(answer('/config?wait=0', etag)?.status).toBe(304)
+    expect(answer('/config?wait=30', etag)).toBeUndefined()
+    expect(answer('/config?wait=1.5', '"0-old"')).toBeUndefined()
   })
 
   test('what they answer: tokens poll like keys, a revoked token is told apart from a wrong one, shared-key polls can be refused', async () => {

@@ -18,20 +18,33 @@ const notModified = (snap: Snapshot, interval: string, id?: string) =>
       : { etag: snap.etag, 'cache-control': 'no-cache', 'x-poll-interval': interval },
   })
 
+const current = (snap: Snapshot, interval: string, id?: string) =>
+  new Response(snap.body, {
+    headers: id
+      ? { etag: snap.etag, 'cache-control': 'no-cache', 'content-type': 'application/json', 'x-poll-interval': interval, 'x-request-id': id }
+      : { etag: snap.etag, 'cache-control': 'no-cache', 'content-type': 'application/json', 'x-poll-interval': interval },
+  })
+
 export type ConfigRouteOptions = { pollIntervalSeconds: number; allowSharedKeyPolls: boolean }
 
 const tokenRequired = () =>
   new Forbidden('polling with the shared agent key is turned off (ALLOW_SHARED_KEY_POLLS=false): register, then poll with the agent_token', 'agent_token_required')
 
-/** The fleet's common case answered before Elysia (a hot route of the front door): a plain poll with a
- *  valid credential (a key, or an agent's token: a map lookup once verified) whose If-None-Match is the
- *  current ETag → 304. Anything else — a long-poll, a change, a token this replica must look up, any
- *  error — returns undefined and takes the full route below. */
+/** The fleet's common cases answered before Elysia (a hot route of the front door), for a valid
+ *  credential (a key, or an agent's token: a map lookup once verified) and no query but `?wait=<s>`:
+ *  - the plain poll whose If-None-Match is the current ETag → 304;
+ *  - a poll whose ETag is not the current one (the re-arm every agent makes right after a change, and a
+ *    first poll) → 200 with the document at once, long-poll or not: there is nothing to wait for.
+ *  Anything else — a long-poll to hold, a token this replica must look up, an unusual query, any error —
+ *  returns undefined and takes the full route below, which answers the same way. */
 export const hotConfig = (svc: ConfigService, credentials: Credentials<Role>, opts: ConfigRouteOptions, recorder: PollRecorder) => {
   const interval = String(opts.pollIntervalSeconds)
   return (request: Request, id: string): Response | undefined => {
-    const inm = request.headers.get('if-none-match')
-    if (inm === null || request.method !== 'GET' || request.url.includes('?')) return
+    if (request.method !== 'GET') return
+    const url = request.url
+    const q = url.indexOf('?')
+    const wait = q === -1 ? 0 : hotWait(url, q)
+    if (wait === null) return
     const key = presentedKey(request.headers)
     if (key === null) return
     const role = credentials.known(key) ?? firstSeen(credentials, key)
@@ -39,10 +52,28 @@ export const hotConfig = (svc: ConfigService, credentials: Credentials<Role>, op
     // The version this agent gets (its cohort's while a rollout runs): a set lookup.
     const agentId = recorder.agentOf(request, role, key)
     const snap = svc.snapshotFor(agentId)
-    if (snap === null || inm !== snap.etag) return
+    if (snap === null) return
+    const inm = request.headers.get('if-none-match')
+    const same = inm === snap.etag || etagMatches(inm, snap.etag)
+    if (same && wait > 0) return // to be held: the full route's
     recorder.report(agentId, request.headers, snap.doc.version)
-    return notModified(snap, interval, id)
+    return same ? notModified(snap, interval, id) : current(snap, interval, id)
   }
+}
+
+/** `wait` from a query that is exactly `wait=<whole seconds>` (what agents send), within the limit; null
+ *  for any other query (the full route parses and validates it). */
+function hotWait(url: string, q: number): number | null {
+  if (!url.startsWith('wait=', q + 1)) return null
+  const digits = url.length - q - 6
+  if (digits < 1 || digits > 2) return null
+  let n = 0
+  for (let i = q + 6; i < url.length; i++) {
+    const c = url.charCodeAt(i) - 48
+    if (c < 0 || c > 9) return null
+    n = n * 10 + c
+  }
+  return n <= MAX_WAIT_SECONDS ? n : null
 }
 
 /** A credential the hot route has not seen: checked in memory only (a digest; no store lookup), so it is
@@ -76,9 +107,7 @@ export const configRoutes = (
   const answer = (snap: Snapshot | null, ifNoneMatch: string | null): Response => {
     if (!snap) throw new NotFound('no config has been set yet; POST /config with the admin key', 'no_config')
     if (etagMatches(ifNoneMatch, snap.etag)) return notModified(snap, interval)
-    return new Response(snap.body, {
-      headers: { etag: snap.etag, 'cache-control': 'no-cache', 'content-type': 'application/json', 'x-poll-interval': interval },
-    })
+    return current(snap, interval)
   }
   return new Elysia({ name: 'controller.config' })
     .use(auth)

@@ -18,6 +18,11 @@ export function etagOf(doc: ConfigDoc, body: string): string {
 export function etagMatches(header: string | null, etag: string): boolean {
   if (header === null) return false
   if (header === etag) return true
+  // One tag (what agents send): no list to split.
+  if (!header.includes(',')) {
+    const tag = header.trim()
+    return tag === '*' || tag === etag || tag === `W/${etag}`
+  }
   for (const part of header.split(',')) {
     const tag = part.trim()
     if (tag === '*' || tag === etag || tag === `W/${etag}`) return true
