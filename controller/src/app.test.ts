@@ -209,3 +209,15 @@ describe('registration', () => {
     expect((await register({ agent_id: 'agent-a' }, { 'x-agent-token': token })).status).toBe(200)
   })
 })
+
+describe('the hot route\'s memory of credentials', () => {
+  test('a token the hot route has let through stops working the moment its agent is revoked, also when sent exactly as before', async () => {
+    // Last in the file: agent-a's token is revoked here.
+    const poll = () => hot(req('/config', { key: token, headers: { 'if-none-match': config.snapshot!.etag } }))
+    expect((await poll()).status).toBe(304)
+    expect((await poll()).status).toBe(304) // now remembered by its header
+    expect((await door.fetch(req('/agents/agent-a', { key: 'admin-key', method: 'DELETE' }))).status).toBe(204)
+    const res = await poll()
+    expect({ status: res.status, error: ((await res.json()) as { error: string }).error }).toEqual({ status: 401, error: 'agent_revoked' })
+  })
+})

@@ -3,7 +3,7 @@ import { t } from 'elysia'
 import { agentRoutes, AgentService } from './agents'
 import { actorOf } from './agents/actors'
 import { Audit, auditRoutes } from './audit'
-import { configRoutes, ConfigService, hotConfig } from './config'
+import { configRoutes, ConfigService, hotConfig, Passes } from './config'
 import { consoleRoutes, ConsoleEvents, sessionCookie, Sessions } from './console'
 import { historyRoutes } from './config/history'
 import { FleetService, fleetRoutes, PollRecorder } from './fleet'
@@ -109,5 +109,5 @@ export type App = ReturnType<typeof createApp>
 /** Routes the front door answers before Elysia when it can (see hotConfig). */
 export function hotRoutes({ settings, config, agents, fleet }: Pick<Deps, 'settings' | 'config' | 'agents' | 'fleet'>): Record<string, HotHandler> {
   const recorder = new PollRecorder(fleet.reports, agents.tokens)
-  return { '/config': hotConfig(config, agents.credentials, { pollIntervalSeconds: settings.pollIntervalSeconds, allowSharedKeyPolls: settings.allowSharedKeyPolls }, recorder) }
+  return { '/config': hotConfig(config, new Passes(agents.credentials, agents.tokens), { pollIntervalSeconds: settings.pollIntervalSeconds, allowSharedKeyPolls: settings.allowSharedKeyPolls }, recorder) }
 }

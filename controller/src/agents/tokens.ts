@@ -30,6 +30,12 @@ export class TokenRegistry {
     return e !== undefined && !e.revoked ? 'token' : undefined
   }
 
+  /** The shared entry of a token that passed before: its `revoked` flips when the agent is revoked, so
+   *  whoever keeps it sees a revocation at once. */
+  entryOf(presented: string): { readonly agent_id: string; readonly revoked: boolean } | undefined {
+    return this.#verified.get(presented)
+  }
+
   /** The agent of a token that passed before (for reports of what it runs). */
   agentOf(presented: string): string | undefined {
     return this.#verified.get(presented)?.agent_id

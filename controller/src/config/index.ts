@@ -4,10 +4,12 @@ import type { Role } from '../agents'
 import type { PollRecorder } from '../fleet/recorder'
 import type { RolloutService } from '../rollouts'
 import { ConfigDoc, ConfigInput, VersionEntry } from './model'
+import type { Passes } from './passes'
 import type { ConfigService } from './service'
 import { etagMatches, type Snapshot } from './snapshot'
 import { MAX_WAIT_SECONDS, waitSeconds } from './wait'
 
+export { Passes } from './passes'
 export { ConfigService } from './service'
 
 const notModified = (snap: Snapshot, interval: string, id?: string) =>
@@ -37,7 +39,7 @@ const tokenRequired = () =>
  *    first poll) → 200 with the document at once, long-poll or not: there is nothing to wait for.
  *  Anything else — a long-poll to hold, a token this replica must look up, an unusual query, any error —
  *  returns undefined and takes the full route below, which answers the same way. */
-export const hotConfig = (svc: ConfigService, credentials: Credentials<Role>, opts: ConfigRouteOptions, recorder: PollRecorder) => {
+export const hotConfig = (svc: ConfigService, passes: Passes, opts: ConfigRouteOptions, recorder: PollRecorder) => {
   const interval = String(opts.pollIntervalSeconds)
   return (request: Request, id: string): Response | undefined => {
     if (request.method !== 'GET') return
@@ -45,12 +47,10 @@ export const hotConfig = (svc: ConfigService, credentials: Credentials<Role>, op
     const q = url.indexOf('?')
     const wait = q === -1 ? 0 : hotWait(url, q)
     if (wait === null) return
-    const key = presentedKey(request.headers)
-    if (key === null) return
-    const role = credentials.known(key) ?? firstSeen(credentials, key)
-    if (role === null || (role === 'agent' && !opts.allowSharedKeyPolls)) return
+    const pass = passes.of(request.headers)
+    if (pass === null || (pass.role === 'agent' && !opts.allowSharedKeyPolls)) return
     // The version this agent gets (its cohort's while a rollout runs): a set lookup.
-    const agentId = recorder.agentOf(request, role, key)
+    const agentId = pass.token !== null ? pass.token.agent_id : recorder.agentOf(request, pass.role, pass.key)
     const snap = svc.snapshotFor(agentId)
     if (snap === null) return
     const inm = request.headers.get('if-none-match')
@@ -74,17 +74,6 @@ function hotWait(url: string, q: number): number | null {
     n = n * 10 + c
   }
   return n <= MAX_WAIT_SECONDS ? n : null
-}
-
-/** A credential the hot route has not seen: checked in memory only (a digest; no store lookup), so it is
- *  remembered and the next poll is a map lookup. Anything else (unknown, revoked) is the full route's. */
-function firstSeen(credentials: Credentials<Role>, key: string): Role | null {
-  try {
-    const role = credentials.verify(key, true)
-    return typeof role === 'string' ? role : null
-  } catch {
-    return null
-  }
 }
 
 /** GET /config (the fleet's hot path: served from the snapshot) and POST /config (admin writes). */
