@@ -8,10 +8,10 @@
  *  fleet-sim (K connections, all held, one write), the set-ups taking turns in a rotating order. */
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { call, freePort, waitFor, type Proc } from '../test/kit'
+import { call, freePort, waitFor } from '../test/kit'
 import { KEYS, ready, run, setConfig, startController, workdir, type Service } from './lib/dcm'
 import { tempDatabase } from './lib/pg'
-import { canSetFileLimit, openFileLimit, rssBytes } from './lib/proc'
+import { canSetFileLimit, cpuSeconds, openFileLimit, rssBytes } from './lib/proc'
 import { row, type Figure, type Row } from './lib/report'
 import { fmtMB, fmtMs, percentile } from './lib/stats'
 import { which } from './lib/tools'
@@ -24,12 +24,14 @@ const SETUPS: Setup[] = [
 ]
 const [DIRECT, ONE, TWO] = SETUPS as [Setup, Setup, Setup]
 
-type Round = { updated: number; lastMs: number; p50Ms: number; writeMs: number; errors: number; lastError: string; older: number; held: number[]; rss: number[]; lbRss: number; sentMs: number; heardMs: number[] }
+type Round = { updated: number; lastMs: number; p50Ms: number; writeMs: number; errors: number; lastError: string; older: number; held: number[]; rss: number[]; lbRss: number; sentMs: number; heardMs: number[]; cpuMs: number[] }
 type Env = { setup: Setup; replicas: Service[]; dropDb(): Promise<void> }
 
 /** HAProxy's config, described in bench/results.md: HTTP mode; leastconn, since a held poll is a long
  *  request and the replica holding fewer should get the next; client and server timeouts well past the
- *  agents' 30 s wait; room for its share of the K connections; each replica checked on /readyz. */
+ *  agents' 30 s wait; abortonclose, without which an agent that goes away leaves its poll held in the
+ *  replica until the wait runs out (HAProxy waits for the answer of a client that only closed its side,
+ *  as HTTP allows); room for its share of the K connections; each replica checked on /readyz. */
 const haproxyConfig = (port: number, backends: number[], maxconn: number) => `global
   maxconn ${maxconn}
   log stdout format raw local0
@@ -46,6 +48,7 @@ defaults
   timeout http-keep-alive 90s
   timeout queue 5s
   option redispatch
+  option abortonclose
   retries 2
 frontend controllers
   bind 127.0.0.1:${port}
@@ -100,9 +103,7 @@ async function setUp(setup: Setup, k: number, fdLimit: number | undefined): Prom
 const heldBy = (env: Env) => Promise.all(env.replicas.map(async (r) => Number((await call(`${r.url}/readyz`)).body?.held_polls ?? 0)))
 
 /** One round: K agents through the set-up's front, all held, then one write to replica0 directly.
- *  HAProxy is started for the round and stopped after it: an agent that goes away leaves its poll held
- *  in the replica until the wait runs out (HAProxy keeps waiting for the answer of a client that only
- *  closed its side, as HTTP allows), and the next round must start with none held. */
+ *  A fresh HAProxy per round, so every round starts alike (no server connections kept from the last). */
 async function round(env: Env, k: number, fdLimit: number | undefined): Promise<Round> {
   const writer = env.replicas[0]!
   const lb = env.setup.lb ? await startHaproxy(env.replicas.map((r) => r.port), k) : null
@@ -135,11 +136,16 @@ async function round(env: Env, k: number, fdLimit: number | undefined): Promise<
     await waitFor(`${k} polls held`, async () => (held = (await heldBy(env)).map((h) => h - 1)).reduce((a, b) => a + b, 0) === k, 30_000)
     const rss = env.replicas.map((r) => rssBytes(r.pid))
     const lbRss = lbs.length ? lbs.reduce((a, p) => a + rssBytes(p.pid), 0) : NaN
+    // CPU over the write and the release, until the simulator has every agent updated: what each
+    // part of the set-up spent on it (less sensitive to the other load than the times).
+    const cpu = () => [...env.replicas.map((r) => cpuSeconds(r.pid)), lbs.reduce((a, p) => a + cpuSeconds(p.pid), 0), cpuSeconds(sim.proc.pid)]
+    const cpu0 = cpu()
     const t0 = performance.now()
     sim.proc.send({ cmd: 'write' })
     const result = await next('result', 30_000)
+    const cpuMs = cpu().map((c, i) => (c - cpu0[i]!) * 1000)
     const heardMs = (await Promise.all(probes)).map((at) => at - t0)
-    return { ...result, held, rss, lbRss, sentMs: sent.ms, heardMs }
+    return { ...result, held, rss, lbRss, sentMs: sent.ms, heardMs, cpuMs }
   } finally {
     abort.abort()
     await sim.stop()
@@ -148,6 +154,7 @@ async function round(env: Env, k: number, fdLimit: number | undefined): Promise<
     await waitFor('held polls to end', async () => (await heldBy(env)).every((h) => h === 0), 20_000)
   }
 }
+
 const median = (xs: number[]) => percentile(xs, 50)
 const clean = (k: number, rs: Round[]) => rs.length > 0 && rs.every((x) => x.updated === k && x.errors === 0)
 
@@ -199,10 +206,13 @@ export default {
       }
       const result = `${fmtMs(median(two.map((x) => x.lastMs)))} (${fmtMs(Math.max(0, median(two.map((x) => x.lastMs - x.writeMs))))}); held ${two.at(-1)!.held.join(' + ')}`
       if (!one || 'skipped' in one || !clean(k, one)) return row(measure, result, '1 replica, HAProxy: no figure', '', '', null)
+      const direct = at(k, DIRECT)
+      const alone = direct && !('skipped' in direct) && clean(k, direct) ? `; ${fmtMs(median(direct.map((x) => x.lastMs)))} direct` : ''
+      // Each round measures the set-ups back to back: the median of the per-round ratios, as figure 1.
       const ratio = median(two.map((x, r) => x.lastMs / one[r]!.lastMs))
-      return row(measure, result, `${fmtMs(median(one.map((x) => x.lastMs)))} (1 replica, HAProxy)`, `${ratio.toFixed(2)}${rounds > 1 ? ` (median of ${rounds})` : ''}`, '', null)
+      return row(measure, result, `${fmtMs(median(one.map((x) => x.lastMs)))} (1 replica, HAProxy)${alone}`, `${ratio.toFixed(2)}${rounds > 1 ? ` (median of ${rounds})` : ''}`, '', null)
     })
-    const head = ['K', 'set-up', 'write → all updated', '201 → all updated', 'median agent', 'write (POST → 201)', 'write → each replica has it (probe)', 'held per replica', 'RSS held per replica', 'HAProxy RSS', 'connect + send', 'older answers', 'errors', 'write → all, per round']
+    const head = ['K', 'set-up', 'write → all updated', '201 → all updated', 'median agent', 'write (POST → 201)', 'write → each replica has it (probe)', 'CPU ms, write → all: replicas; HAProxy; agents', 'held per replica', 'RSS held per replica', 'HAProxy RSS', 'connect + send', 'older answers', 'errors', 'write → all, per round']
     const details = ks.flatMap((k) =>
       SETUPS.map((s) => {
         const rs = at(k, s)!
@@ -211,7 +221,8 @@ export default {
         const fromCreated = m((x) => x.lastMs - x.writeMs)
         const last = rs.at(-1)!
         return [String(k), s.label, fmtMs(m((x) => x.lastMs)), fromCreated <= 0 ? 'before the 201' : fmtMs(fromCreated), fmtMs(m((x) => x.p50Ms)), fmtMs(m((x) => x.writeMs)),
-          rs[0]!.heardMs.map((_, i) => fmtMs(m((x) => x.heardMs[i]!))).join(' / '), last.held.join(' + '), last.rss.map(fmtMB).join(' + '), fmtMB(last.lbRss), fmtMs(m((x) => x.sentMs)), String(rs.reduce((a, x) => a + x.older, 0)),
+          rs[0]!.heardMs.map((_, i) => fmtMs(m((x) => x.heardMs[i]!))).join(' / '),
+          `${rs[0]!.heardMs.map((_, i) => m((x) => x.cpuMs[i]!).toFixed(0)).join(' + ')}; ${s.lb ? m((x) => x.cpuMs.at(-2)!).toFixed(0) : '–'}; ${m((x) => x.cpuMs.at(-1)!).toFixed(0)}`, last.held.join(' + '), last.rss.map(fmtMB).join(' + '), fmtMB(last.lbRss), fmtMs(m((x) => x.sentMs)), String(rs.reduce((a, x) => a + x.older, 0)),
           `${rs.reduce((a, x) => a + x.errors, 0)} ${rs.find((x) => x.errors)?.lastError ?? ''}`.trim(), rs.map((x) => x.lastMs.toFixed(0)).join(' ')]
       }),
     )
