@@ -212,7 +212,7 @@ export default {
       const ratio = median(two.map((x, r) => x.lastMs / one[r]!.lastMs))
       return row(measure, result, `${fmtMs(median(one.map((x) => x.lastMs)))} (1 replica, HAProxy)${alone}`, `${ratio.toFixed(2)}${rounds > 1 ? ` (median of ${rounds})` : ''}`, '', null)
     })
-    const head = ['K', 'set-up', 'write → all updated', '201 → all updated', 'median agent', 'write (POST → 201)', 'write → each replica has it (probe)', 'CPU ms, write → all: replicas; HAProxy; agents', 'held per replica', 'RSS held per replica', 'HAProxy RSS', 'connect + send', 'older answers', 'errors', 'write → all, per round']
+    const head = ['K', 'set-up', 'write → all updated', '201 → all updated', 'median agent', 'write (POST → 201)', 'write → each replica has it (probe)', 'CPU ms, write → all: replicas; HAProxy; agents', 'held per replica', 'RSS held per replica (first round)', 'HAProxy RSS', 'connect + send', 'older answers', 'errors', 'write → all, per round']
     const details = ks.flatMap((k) =>
       SETUPS.map((s) => {
         const rs = at(k, s)!
@@ -222,7 +222,7 @@ export default {
         const last = rs.at(-1)!
         return [String(k), s.label, fmtMs(m((x) => x.lastMs)), fromCreated <= 0 ? 'before the 201' : fmtMs(fromCreated), fmtMs(m((x) => x.p50Ms)), fmtMs(m((x) => x.writeMs)),
           rs[0]!.heardMs.map((_, i) => fmtMs(m((x) => x.heardMs[i]!))).join(' / '),
-          `${rs[0]!.heardMs.map((_, i) => m((x) => x.cpuMs[i]!).toFixed(0)).join(' + ')}; ${s.lb ? m((x) => x.cpuMs.at(-2)!).toFixed(0) : '–'}; ${m((x) => x.cpuMs.at(-1)!).toFixed(0)}`, last.held.join(' + '), last.rss.map(fmtMB).join(' + '), fmtMB(last.lbRss), fmtMs(m((x) => x.sentMs)), String(rs.reduce((a, x) => a + x.older, 0)),
+          `${rs[0]!.heardMs.map((_, i) => m((x) => x.cpuMs[i]!).toFixed(0)).join(' + ')}; ${s.lb ? m((x) => x.cpuMs.at(-2)!).toFixed(0) : '–'}; ${m((x) => x.cpuMs.at(-1)!).toFixed(0)}`, last.held.join(' + '), rs[0]!.rss.map(fmtMB).join(' + '), fmtMB(last.lbRss), fmtMs(m((x) => x.sentMs)), String(rs.reduce((a, x) => a + x.older, 0)),
           `${rs.reduce((a, x) => a + x.errors, 0)} ${rs.find((x) => x.errors)?.lastError ?? ''}`.trim(), rs.map((x) => x.lastMs.toFixed(0)).join(' ')]
       }),
     )
