@@ -7,6 +7,8 @@
  *  Every wait has a deadline, and the process gives up after 120 s whatever happens. */
 const K = Number(process.env.K)
 const PORT = Number(process.env.CONTROLLER_PORT)
+// Where the write goes: the controller by default; replicas.ts sends it to one replica, past HAProxy.
+const WRITE_URL = process.env.WRITE_URL ?? `http://127.0.0.1:${PORT}`
 const BATCH = 250 // connections opened at a time: a burst of thousands overflows the accept backlog
 setTimeout(() => process.exit(3), 120_000).unref()
 
@@ -17,6 +19,7 @@ let target: string | null = null // the ETag of the write being waited for
 let updated = 0
 let errors = 0
 let lastError = ''
+let older = 0 // 200s with an older version than the agent holds: a replica that had not heard of the newest yet
 let allUpdated = () => {}
 
 function poll(a: Agent) {
@@ -34,7 +37,15 @@ function onData(a: Agent, chunk: Uint8Array) {
     a.buf = a.buf.slice(end + 4 + length)
     const status = Number(head.slice(9, 12))
     if (status === 200) {
-      a.etag = /\r\netag:\s*(.+)/i.exec(head)?.[1]?.trim() ?? a.etag
+      const tag = /\r\netag:\s*(.+)/i.exec(head)?.[1]?.trim() ?? a.etag
+      // As the agent does: versions only move forward ("<version>-…" tags); an older one (a replica
+      // that has not heard of the newest yet) is left, and the poll comes back after the interval.
+      if (parseInt(tag.slice(1)) < parseInt(a.etag.slice(1))) {
+        older++
+        setTimeout(() => poll(a), 5000).unref()
+        continue
+      }
+      a.etag = tag
       // Answers that beat the POST's own answer are counted when it arrives, at the time they came.
       if (a.at === 0) a.at = performance.now()
       if (a.etag === target && ++updated === K) allUpdated()
@@ -77,7 +88,7 @@ async function write() {
   const all = new Promise<void>((resolve) => (allUpdated = resolve))
   for (const a of agents) a.at = 0
   const t0 = performance.now()
-  const res = await fetch(`http://127.0.0.1:${PORT}/config`, {
+  const res = await fetch(`${WRITE_URL}/config`, {
     method: 'POST',
     headers: { authorization: `Bearer ${process.env.ADMIN_KEY}`, 'content-type': 'application/json' },
     body: JSON.stringify({ url: `http://127.0.0.1:1/fleet-${K}-${Date.now()}` }),
@@ -89,7 +100,7 @@ async function write() {
   updated = agents.filter((a) => a.etag === target).length
   if (updated < K) await within(10_000, `all ${K} agents updated (${updated} so far)`, all).catch((e) => ((errors++), (lastError = String(e))))
   const times = agents.filter((a) => a.etag === target).map((a) => a.at - t0).sort((x, y) => x - y)
-  send({ event: 'result', updated, lastMs: times.at(-1) ?? NaN, p50Ms: times[times.length >> 1] ?? NaN, writeMs, errors, lastError })
+  send({ event: 'result', updated, lastMs: times.at(-1) ?? NaN, p50Ms: times[times.length >> 1] ?? NaN, writeMs, errors, lastError, older })
   for (const a of agents) a.socket?.end()
 }
 
