@@ -1,17 +1,25 @@
-/** The anchor of figure 2: a one-member etcd on loopback with a fresh data dir; puts through its v3 JSON
- *  gateway, each timed from the put's start to the event on one streaming watch. */
+/** The anchors: a one-member etcd on loopback with a fresh data dir (figures 2 and 3); for figure 2, puts
+ *  through its v3 JSON gateway, each timed from the put's start to the event on one streaming watch. */
 import { freePort } from '../test/kit'
 import { ready, run, workdir } from './lib/dcm'
 
-const b64 = (s: string) => Buffer.from(s).toString('base64')
+export const b64 = (s: string) => Buffer.from(s).toString('base64')
 
-export async function etcdPutWatch(etcd: string, o: { count: number; warmup: number }): Promise<{ ms: number[]; version: string }> {
+let n = 0
+/** A one-member etcd on loopback with a fresh data dir, healthy; `version` is its server's. */
+export async function startEtcd(etcd: string) {
   const [client, peer] = [await freePort(), await freePort()]
   const base = `http://127.0.0.1:${client}`
-  const p = run('etcd', [etcd, '--name=bench', `--data-dir=${workdir()}/etcd`, `--listen-client-urls=${base}`, `--advertise-client-urls=${base}`,
+  const p = run('etcd', [etcd, '--name=bench', `--data-dir=${workdir()}/etcd-${++n}`, `--listen-client-urls=${base}`, `--advertise-client-urls=${base}`,
     `--listen-peer-urls=http://127.0.0.1:${peer}`, `--initial-advertise-peer-urls=http://127.0.0.1:${peer}`, `--initial-cluster=bench=http://127.0.0.1:${peer}`, '--log-level=warn'])
   await ready(p, 'etcd /health', async () => ((await (await fetch(`${base}/health`)).json()) as { health?: string }).health === 'true')
   const version = ((await (await fetch(`${base}/version`)).json()) as { etcdserver: string }).etcdserver
+  return Object.assign(p, { base, port: client, pid: p.proc.pid, version })
+}
+
+export async function etcdPutWatch(etcd: string, o: { count: number; warmup: number }): Promise<{ ms: number[]; version: string }> {
+  const p = await startEtcd(etcd)
+  const { base, version } = p
   const key = b64('/dcm/bench/config')
   const events = new Map<string, PromiseWithResolvers<number>>()
   const event = (value: string) => events.get(value) ?? events.set(value, Promise.withResolvers<number>()).get(value)!

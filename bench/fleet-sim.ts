@@ -1,35 +1,53 @@
-/** K simulated agents in one process, for fleet.ts. Each is one kept-alive TCP connection looping
- *  `GET /config?wait=30` with If-None-Match, straight back after a 200 or a 304, as the agent does with
- *  long-poll on. Raw sockets: fetch caps concurrent requests per process and costs more per request.
+/** Simulated agents FROM … TO-1 in one process, for fleet.ts (a large fleet is spread over a few of these
+ *  processes). Each is one kept-alive TCP connection looping `GET /config?wait=30` with the headers a
+ *  registered agent sends — its own token, X-Agent-Id, X-Applied-Version, If-None-Match, X-Request-Id —
+ *  straight back after a 200 or a 304, as the agent does with long-poll on. The applied version is the
+ *  one the agent holds: a worker that applies at once. Raw sockets: fetch caps concurrent requests per
+ *  process and costs more per request.
  *
- *  Over IPC:  → {cmd:'hold'}   ← {event:'sent'}    (all K polls written)
- *             → {cmd:'write'}  ← {event:'result'}  (one POST /config, until all K have its ETag)
- *  Every wait has a deadline, and the process gives up after 120 s whatever happens. */
-const K = Number(process.env.K)
-const PORT = Number(process.env.CONTROLLER_PORT)
-// Where the write goes: the controller by default; replicas.ts sends it to one replica, past HAProxy.
-const WRITE_URL = process.env.WRITE_URL ?? `http://127.0.0.1:${PORT}`
-const BATCH = 250 // connections opened at a time: a burst of thousands overflows the accept backlog
-setTimeout(() => process.exit(3), 120_000).unref()
+ *  Over IPC:  → {cmd:'hold', etag}   ← {event:'sent'}    (every agent's first poll written)
+ *             → {cmd:'await', etag}  ← {event:'result'}  (every agent got `etag` and polled again)
+ *  Times are absolute (performance.timeOrigin + now(), in ms), so fleet.ts can set them against its
+ *  own. Every wait has a deadline, and the process gives up after 180 s whatever happens; its
+ *  connections end with it. */
+import { simId, simToken } from './lib/fleet-agents'
 
-type Agent = { i: number; etag: string; buf: string; socket?: Bun.Socket<Agent>; at: number }
+const [FROM, TO, PORT] = [Number(process.env.FROM), Number(process.env.TO), Number(process.env.CONTROLLER_PORT)]
+const BATCH = 250 // connections opened at a time: a burst of thousands overflows the accept backlog
+
+setTimeout(() => process.exit(3), 180_000).unref()
+
+type Agent = { i: number; auth: string; etag: string; buf: string; socket?: Bun.Socket<Agent>; n: number; at: number; rearmAt: number }
+
+const now = () => performance.timeOrigin + performance.now()
 const agents: Agent[] = []
 const send = (m: object) => process.send!(m)
-let target: string | null = null // the ETag of the write being waited for
+
+let target: string | null = null // the ETag being waited for
 let updated = 0
 let errors = 0
 let lastError = ''
 let older = 0 // 200s with an older version than the agent holds: a replica that had not heard of the newest yet
 let allUpdated = () => {}
+const fail = (why: string): void => {
+  errors++
+  lastError = why
+}
+
+/** The version an ETag names (`"<version>-<hash>"`), as the agent reports what its worker applied. */
+const versionOf = (etag: string) => /^"(\d+)-/.exec(etag)?.[1] ?? ''
 
 function poll(a: Agent) {
-  const head = `Host: 127.0.0.1:${PORT}\r\nAuthorization: Bearer ${process.env.AGENT_KEY}\r\nX-Agent-Id: sim-${a.i}\r\nIf-None-Match: ${a.etag}`
-  a.socket!.write(`GET /config?wait=30 HTTP/1.1\r\n${head}\r\n\r\n`)
+  const head =
+    `GET /config?wait=30 HTTP/1.1\r\nHost: 127.0.0.1:${PORT}\r\nConnection: keep-alive\r\nUser-Agent: Bun/${Bun.version}\r\nAccept: */*\r\n` +
+    `Accept-Encoding: gzip, deflate, br, zstd\r\n${a.auth}X-Applied-Version: ${versionOf(a.etag)}\r\nIf-None-Match: ${a.etag}\r\nX-Request-Id: ${simId(a.i)}-${++a.n}\r\n\r\n`
+  // Raw sockets do not buffer what the kernel did not take: a short write would be a lost poll.
+  if (a.socket!.write(head) !== head.length) fail('short write')
 }
 
 /** Read every complete answer in the buffer (Content-Length bodies), then poll again. */
-function onData(a: Agent, chunk: Uint8Array) {
-  a.buf += Buffer.from(chunk).toString()
+function onData(a: Agent, chunk: Buffer) {
+  a.buf += chunk.toString('latin1')
   for (let end; (end = a.buf.indexOf('\r\n\r\n')) !== -1; ) {
     const head = a.buf.slice(0, end)
     const length = Number(/\r\ncontent-length:\s*(\d+)/i.exec(head)?.[1] ?? 0)
@@ -46,13 +64,13 @@ function onData(a: Agent, chunk: Uint8Array) {
         continue
       }
       a.etag = tag
-      // Answers that beat the POST's own answer are counted when it arrives, at the time they came.
-      if (a.at === 0) a.at = performance.now()
-      if (a.etag === target && ++updated === K) allUpdated()
-    } else if (status !== 304) {
-      errors++
-      lastError = head.split('\r\n')[0]!
+      a.at = now()
+      poll(a)
+      a.rearmAt = now()
+      if (a.etag === target && ++updated === TO - FROM) allUpdated()
+      continue
     }
+    if (status !== 304) fail(head.split('\r\n')[0]!)
     poll(a)
   }
 }
@@ -62,21 +80,22 @@ const connect = async (a: Agent) => {
     hostname: '127.0.0.1',
     port: PORT,
     data: a,
-    socket: { data: (s, chunk) => onData(s.data, chunk), error: (_, e) => void ((errors++), (lastError = String(e))) },
+    socket: {
+      data: (s, chunk) => onData(s.data, chunk),
+      error: (_, e) => fail(String(e)),
+      close: (s) => fail(`connection of ${simId(s.data.i)} closed`),
+    },
   })
 }
 
 const within = <T>(ms: number, what: string, p: Promise<T>) =>
   Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms).unref())])
 
-async function hold() {
-  const res = await fetch(`http://127.0.0.1:${PORT}/config`, { headers: { authorization: `Bearer ${process.env.AGENT_KEY}` } })
-  const etag = res.headers.get('etag')
-  await res.arrayBuffer()
-  if (res.status !== 200 || !etag) throw new Error(`GET /config answered ${res.status}`)
+async function hold(etag: string) {
   const t0 = performance.now()
-  for (let i = 0; i < K; i += BATCH) {
-    const batch = Array.from({ length: Math.min(BATCH, K - i) }, (_, j): Agent => ({ i: i + j, etag, buf: '', at: 0 }))
+  for (let i = FROM; i < TO; i += BATCH) {
+    const batch = Array.from({ length: Math.min(BATCH, TO - i) }, (_, j): Agent => ({ i: i + j, auth: '', etag, buf: '', n: 0, at: 0, rearmAt: 0 }))
+    for (const a of batch) a.auth = `Authorization: Bearer ${simToken(a.i)}\r\nX-Agent-Id: ${simId(a.i)}\r\n`
     await within(20_000, 'opening connections', Promise.all(batch.map(connect)))
     batch.forEach(poll)
     agents.push(...batch)
@@ -84,28 +103,18 @@ async function hold() {
   send({ event: 'sent', ms: performance.now() - t0, errors, lastError })
 }
 
-async function write() {
+async function wait(etag: string) {
   const all = new Promise<void>((resolve) => (allUpdated = resolve))
-  for (const a of agents) a.at = 0
-  const t0 = performance.now()
-  const res = await fetch(`${WRITE_URL}/config`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${process.env.ADMIN_KEY}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ url: `http://127.0.0.1:1/fleet-${K}-${Date.now()}` }),
-  })
-  const writeMs = performance.now() - t0
-  target = res.headers.get('etag')
-  await res.arrayBuffer()
-  if (res.status !== 201 || !target) throw new Error(`POST /config answered ${res.status}`)
+  target = etag
   updated = agents.filter((a) => a.etag === target).length
-  if (updated < K) await within(10_000, `all ${K} agents updated (${updated} so far)`, all).catch((e) => ((errors++), (lastError = String(e))))
-  const times = agents.filter((a) => a.etag === target).map((a) => a.at - t0).sort((x, y) => x - y)
-  send({ event: 'result', updated, lastMs: times.at(-1) ?? NaN, p50Ms: times[times.length >> 1] ?? NaN, writeMs, errors, lastError, older })
-  for (const a of agents) a.socket?.end()
+  if (updated < agents.length) await within(20_000, `all ${agents.length} agents updated (${updated} so far)`, all).catch((e) => fail(String(e)))
+  const got = agents.filter((a) => a.etag === target)
+  // The connections stay: the controller is still to count them held again. They end with the process.
+  send({ event: 'result', updated, at: got.map((a) => a.at), rearmAt: got.map((a) => a.rearmAt), errors, lastError, older })
 }
 
-process.on('message', (m: { cmd: string }) => {
-  const step = m.cmd === 'hold' ? hold : write
-  step().catch((e) => send({ event: 'error', message: String((e as Error).stack ?? e) }))
+process.on('message', (m: { cmd: 'hold' | 'await'; etag: string }) => {
+  const step = m.cmd === 'hold' ? hold : wait
+  step(m.etag).catch((e) => send({ event: 'error', message: String((e as Error).stack ?? e) }))
 })
 send({ event: 'ready' })

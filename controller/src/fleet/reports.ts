@@ -40,6 +40,8 @@ type Entry = {
   appliedAt: number | null
   rejected: { version: number; reason: string } | null
   dirty: boolean
+  /** Long-polls of this agent held right now. */
+  holding: number
 }
 
 /** What polls tell this replica about each agent (X-Applied-Version, X-Rejected-Version and -Reason, and
@@ -47,6 +49,7 @@ type Entry = {
  *  header reads and a map update, never a write. Long-polls being held count as seen. */
 export class FleetReports {
   readonly #last = new Map<string, Entry>()
+  /** Held long-polls of agents without an entry (beyond the cap); the others count on their entry. */
   readonly #holding = new Map<string, number>()
   /** Health reported since the last batch, per agent and version. */
   readonly #health = new Map<string, HealthRow>()
@@ -81,7 +84,7 @@ export class FleetReports {
       if (this.#last.size >= this.opts.cap) return
       // First news of this agent on this replica: what it applied may be old news (a restart, another
       // replica), so it is not taken as a new apply (no convergence observation, applied_at unknown).
-      this.#last.set(agentId, { seen: now, written: 0, fetched, applied, appliedRaw, appliedAt: null, rejected, dirty: true })
+      this.#last.set(agentId, { seen: now, written: 0, fetched, applied, appliedRaw, appliedAt: null, rejected, dirty: true, holding: 0 })
       return
     }
     e.appliedRaw = appliedRaw
@@ -128,8 +131,14 @@ export class FleetReports {
     for (const r of rows) this.#addHealth(r.agent_id, r)
   }
 
-  /** A long-poll from `agentId` is held; call the result when it ends. */
+  /** A long-poll from `agentId` is held; call the result when it ends. Counted on the agent's entry
+   *  (its poll was reported just before): a release of thousands is no churn in a map. */
   hold(agentId: string): () => void {
+    const e = this.#last.get(agentId)
+    if (e !== undefined) {
+      e.holding++
+      return () => void e.holding--
+    }
     this.#holding.set(agentId, (this.#holding.get(agentId) ?? 0) + 1)
     return () => {
       const n = (this.#holding.get(agentId) ?? 1) - 1
@@ -138,13 +147,13 @@ export class FleetReports {
     }
   }
 
-  holding = (agentId: string): boolean => this.#holding.has(agentId)
+  holding = (agentId: string): boolean => (this.#last.get(agentId)?.holding ?? 0) > 0 || this.#holding.has(agentId)
 
   /** What changed since the last batch; agents holding a long-poll are seen `now`. */
   drain(now: number): AgentReport[] {
     const out: AgentReport[] = []
     for (const [agent_id, e] of this.#last) {
-      if (this.#holding.has(agent_id)) {
+      if (e.holding > 0 || this.#holding.has(agent_id)) {
         e.seen = now
         if (now - e.written > this.opts.refreshMs) e.dirty = true
       }
@@ -188,6 +197,6 @@ export class FleetReports {
   newer(agentId: string, seenAt: number): Entry | undefined {
     const e = this.#last.get(agentId)
     if (e === undefined) return undefined
-    return e.seen > seenAt || this.#holding.has(agentId) ? e : undefined
+    return e.seen > seenAt || e.holding > 0 || this.#holding.has(agentId) ? e : undefined
   }
 }
