@@ -1,6 +1,6 @@
 /** `bun run bench` — each figure beside its baseline, measured in the same run.
  *
- *    bun run bench [-- [hot|propagation|fleet|hit|replicas ...] [--quick] [--install-tools] [--readme]]
+ *    bun run bench [-- [hot|propagation|fleet|hit|replicas|idle ...] [--quick] [--install-tools] [--readme]]
  *
  *  Prints the tables. A full run (all figures, no --quick) also rewrites the generated block of
  *  bench/results.md, and with --readme the one in README.md. A figure is one file exporting a Figure,
@@ -11,13 +11,14 @@ import { killAll } from '../test/kit'
 import fleet from './fleet'
 import hit from './hit'
 import hot from './hot'
+import idle from './idle'
 import { ROOT } from './lib/dcm'
 import { machine, replaceBlock, row, Skip, summary, table, type Figure, type Outcome } from './lib/report'
 import { install, PACKAGES, which } from './lib/tools'
 import propagation from './propagation'
 import replicas from './replicas'
 
-const FIGURES: Figure[] = [hot, propagation, fleet, hit, replicas]
+const FIGURES: Figure[] = [hot, propagation, fleet, hit, replicas, idle]
 
 const USAGE = `usage: bun run bench -- [${FIGURES.map((f) => f.id).join('|')} ...] [--quick] [--install-tools] [--readme]`
 const usage = (why: string) => (console.error(`bench: ${why}\n${USAGE}`), process.exit(2))

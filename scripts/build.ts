@@ -16,9 +16,9 @@ export const DIST = join(ROOT, 'dist')
 
 const isTarget = (s: string): s is Target => (TARGETS as readonly string[]).includes(s)
 
-/** Build one service (or dcm) into dist/<name>; returns the executable's absolute path. */
-export async function buildService(name: Target): Promise<string> {
-  const outfile = join(DIST, name)
+/** Build one service (or dcm) into dist/<name> (or `dir`/<name>); returns the executable's absolute path. */
+export async function buildService(name: Target, dir = DIST): Promise<string> {
+  const outfile = join(dir, name)
   const result = await Bun.build({
     entrypoints: [join(ROOT, SOURCE[name], 'src', 'index.ts')],
     target: 'bun',

@@ -19,8 +19,14 @@ export function machineBusySeconds(): number {
   return (f.reduce((a, b) => a + b, 0) - f[3]! - f[4]!) / HZ
 }
 
+const statusKb = (pid: number, field: string) => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN) * 1024
+
 /** Resident memory in bytes (VmRSS). */
-export const rssBytes = (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN) * 1024
+export const rssBytes = (pid: number) => statusKb(pid, 'VmRSS')
+
+/** The anonymous part of VmRSS (RssAnon): the process's own heap and stacks, without the pages of the
+ *  executable and libraries it maps (shared with every process that maps the same files). */
+export const rssAnonBytes = (pid: number) => statusKb(pid, 'RssAnon')
 
 /** The direct children of a process (nginx's worker under its master). */
 export const childPids = (pid: number) => readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number)

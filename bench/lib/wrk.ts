@@ -47,8 +47,10 @@ const SETTINGS = { full: { rounds: 10, seconds: 1, warmup: 2, connections: 50 },
 /** The first target is the baseline: a summary row per other target with its ratio to it, `goal` the
  *  target ratio of the first; details per target over all rounds. The ratio that counts is the median
  *  of the per-round ratios (each round measures every target back to back, so a burst of outside load
- *  spoils one round, not the figure); the ratio of the totals is shown beside it. */
-export async function versus(targets: Target[], goal: number, quick: boolean): Promise<Outcome> {
+ *  spoils one round, not the figure); the ratio of the totals is shown beside it. `roundRps` holds each
+ *  target's req/s per round (round r of every target measured back to back), for ratios between two
+ *  targets that are not the baseline. */
+export async function versus(targets: Target[], goal: number, quick: boolean): Promise<Outcome & { roundRps: number[][] }> {
   const o = SETTINGS[quick ? 'quick' : 'full']
   for (const t of targets) await wrk(t, o.connections, o.warmup)
   const runs = targets.map(() => [] as Round[])
@@ -72,5 +74,5 @@ export async function versus(targets: Target[], goal: number, quick: boolean): P
       ((sum(rs, (x) => x.cpu) / sum(rs, (x) => x.requests)) * 1e6).toFixed(1), pct(sum(rs, (x) => x.other) / rs.length), rounds]
   })
   const head = ['Target', 'req/s', 'ratio, median of rounds', 'ratio of totals', 'p99, median of rounds', 'CPU µs / answer', 'other load', 'k req/s per round']
-  return { rows, params: `wrk -t1 -c${o.connections}; ${o.rounds} rounds of ${o.seconds} s per target, rotating, after ${o.warmup} s of warm-up each`, details: [head, ...details] }
+  return { rows, roundRps: runs.map((rs) => rs.map((x) => x.rps)), params: `wrk -t1 -c${o.connections}; ${o.rounds} rounds of ${o.seconds} s per target, rotating, after ${o.warmup} s of warm-up each`, details: [head, ...details] }
 }
