@@ -4,46 +4,20 @@
  *  connection of its own meanwhile. A fresh controller per K, so each RSS is that K's alone; the agents
  *  live in processes of their own (fleet-sim.ts), out of the measuring side's event loop. The anchor,
  *  in the same run: etcd with K watchers on one key, one put (etcd-watch-sim.ts). */
-import { join } from 'node:path'
 import { b64, startEtcd } from './etcd'
-import { KEYS, ready, run, setConfig, startController } from './lib/dcm'
+import { setConfig, startController } from './lib/dcm'
 import { seedAgents } from './lib/fleet-agents'
+import { awaitVersion, child, fdLimitFor, filesFor, FIRST_REPORTS_MS, fits, hold, max, migrate, now, PER_SIM, spawnSims, updated, write } from './lib/fleet-sims'
 import { tempDatabase } from './lib/pg'
-import { canSetFileLimit, cpuSeconds, machineBusySeconds, openFileLimit, rssBytes } from './lib/proc'
+import { cpuSeconds, machineBusySeconds, openFileLimit, rssBytes } from './lib/proc'
 import { row, type Figure, type Row } from './lib/report'
 import { fmtMB, fmtMs, pct, percentile } from './lib/stats'
 import { which } from './lib/tools'
 
 const TARGET = { k: 10_000, ratio: 0.5, rss: 200 * 2 ** 20, stallP99Ms: 50 }
-/** Simulated agents per process: one Bun process reads and answers about this many releases in the
- *  time the controller makes them, so the simulator is not what is measured (see results.md). */
-const PER_SIM = 5000
 /** How long after the release the probe keeps being read: the batch of reports the release causes is
  *  written within FLEET_FLUSH_SECONDS (2 s). */
 const AFTER_MS = 3000
-
-const now = () => performance.timeOrigin + performance.now()
-const max = (xs: number[]) => xs.reduce((a, b) => Math.max(a, b), -Infinity)
-
-/** A bench process of ours spoken to over IPC: `next` waits for its next message, which must be `event`. */
-function child(name: string, file: string, env: Record<string, string>, fdLimit?: number) {
-  const inbox: any[] = []
-  const p = run(name, ['bun', join(import.meta.dir, file)], { env, fdLimit, ipc: (m) => inbox.push(m) })
-  const next = async (event: string, timeoutMs: number) => {
-    const m = await ready(p, `${name} ${event}`, () => inbox.shift(), timeoutMs)
-    if (m.event !== event) throw new Error(`${name}: ${m.message ?? m.event}`)
-    return m
-  }
-  return Object.assign(p, { next, send: (m: object) => p.proc.send(m) })
-}
-
-/** Open files a process needs for `n` sockets: they, plus its logs, libraries, database pool and room. */
-const filesFor = (n: number) => n + 1000
-
-/** The `ulimit -n` a process needs for `n` sockets when the inherited limit is too low (undefined: it
- *  is enough). Raising the hard limit takes root with CAP_SYS_RESOURCE. */
-const fdLimitFor = (n: number) => (openFileLimit() >= filesFor(n) ? undefined : filesFor(n))
-const fits = (n: number) => fdLimitFor(n) === undefined || canSetFileLimit(filesFor(n))
 
 /** CPU over a window: of the process measured, of the simulator processes (each), and of everything
  *  else on the machine, apart from the bench's own processes (load from outside: noisier figures). */
@@ -80,69 +54,50 @@ type Dcm = {
 }
 
 async function dcm(k: number, databaseUrl: string): Promise<Dcm> {
-  const sims = Math.ceil(k / PER_SIM)
-  const [fdLimit, simFdLimit] = [fdLimitFor(k), fdLimitFor(Math.ceil(k / sims))]
+  const fdLimit = fdLimitFor(k)
   await seedAgents(databaseUrl, k + 1) // agent k is the probe
   const controller = await startController({ logLevel: 'warn', databaseUrl, fdLimit })
   const procs: { stop(): Promise<void> }[] = [controller]
   try {
     const { etag } = await setConfig(controller, `http://127.0.0.1:1/fleet-${k}`)
     const rssIdle = rssBytes(controller.pid)
-    const port = String(controller.port)
-    const agents = Array.from({ length: sims }, (_, s) => {
-      const [from, to] = [Math.floor((s * k) / sims), Math.floor(((s + 1) * k) / sims)]
-      return child(`fleet-sim-${s}`, 'fleet-sim.ts', { FROM: String(from), TO: String(to), CONTROLLER_PORT: port }, simFdLimit)
-    })
-    const probe = child('fleet-probe', 'fleet-probe.ts', { INDEX: String(k), CONTROLLER_PORT: port, ETAG: etag })
+    const agents = spawnSims(k, controller.port)
+    const probe = child('fleet-probe', 'fleet-probe.ts', { INDEX: String(k), CONTROLLER_PORT: String(controller.port), ETAG: etag })
     procs.push(...agents, probe)
     await Promise.all([...agents, probe].map((c) => c.next('ready', 10_000)))
 
     const t = performance.now()
-    for (const a of agents) a.send({ cmd: 'hold', etag })
-    const sent = await Promise.all(agents.map((a) => a.next('sent', 120_000)))
-    const broken = sent.find((s) => s.errors)
-    if (broken) throw new Error(`fleet-sim: ${broken.errors} errors while connecting, the last: ${broken.lastError}`)
+    await hold(agents, etag)
     // Held means parked in the controller, as its /readyz counts them.
     await waitForHeld(controller.url, k, 60_000)
     const connectMs = performance.now() - t
     // The first polls of K agents new to this controller are written as one batch of reports within
     // FLEET_FLUSH_SECONDS: let it pass, so the release is measured alone.
-    await Bun.sleep(2500)
+    await Bun.sleep(FIRST_REPORTS_MS)
     const rssHeld = Math.max(rssBytes(controller.pid), await Bun.sleep(100).then(() => rssBytes(controller.pid)))
     probe.send({ cmd: 'start' })
     await probe.next('started', 5000)
     await Bun.sleep(300)
 
     const cpu = cpuWindow(controller.pid, agents.map((a) => a.proc.pid), [probe.proc.pid])
-    const t0 = now()
-    const res = await fetch(`${controller.url}/config`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${KEYS.admin}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ url: `http://127.0.0.1:1/fleet-${k}-${Date.now()}` }),
-    })
-    const t201 = now()
-    const target = res.headers.get('etag')
-    await res.arrayBuffer()
-    if (res.status !== 201 || !target) throw new Error(`POST /config answered ${res.status}`)
-    for (const a of agents) a.send({ cmd: 'await', etag: target })
+    const { t0, t201, etag: target } = await write(controller.url, `fleet-${k}`)
+    awaitVersion(agents, target)
     const tHeld = await waitForHeld(controller.url, k, 30_000, 2)
     const used = cpu()
-    const results = await Promise.all(agents.map((a) => a.next('result', 30_000)))
+    const { at, rearmAt, errors } = await updated(agents)
     await Bun.sleep(Math.max(0, tHeld + AFTER_MS - now()))
     probe.send({ cmd: 'samples', from: t0, to: tHeld })
     const inWindow = (await probe.next('samples', 5000)).ms as number[]
     probe.send({ cmd: 'samples', from: tHeld, to: tHeld + AFTER_MS })
     const after = (await probe.next('samples', 5000)).ms as number[]
 
-    const at = results.flatMap((r) => r.at as number[]).sort((x, y) => x - y)
-    const rearm = results.flatMap((r) => r.rearmAt as number[])
     return {
       k,
       lastMs: max(at) - t0,
       after201Ms: max(at) - t201,
       p50Ms: percentile(at, 50) - t0,
       writeMs: t201 - t0,
-      repolledMs: max(rearm) - t0,
+      repolledMs: max(rearmAt) - t0,
       heldMs: tHeld - t0,
       cpu: used,
       rssIdle,
@@ -151,7 +106,7 @@ async function dcm(k: number, databaseUrl: string): Promise<Dcm> {
       probeAfter: after,
       connectMs,
       updated: at.length,
-      errors: results.filter((r) => r.errors).map((r) => `${r.errors} ${r.lastError}`),
+      errors,
     }
   } finally {
     for (const p of procs.reverse()) await p.stop()
@@ -231,7 +186,7 @@ export default {
     const runs: Dcm[] = []
     try {
       // The controller's migrations make the tables the agents are seeded into.
-      await (await startController({ logLevel: 'warn', databaseUrl: db.url })).stop()
+      await migrate(db.url)
       for (const k of ks) runs.push(await dcm(k, db.url))
     } finally {
       await db.drop()

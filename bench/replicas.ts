@@ -4,12 +4,16 @@
  *  (LISTEN/NOTIFY). Timed until every agent, on either replica, holds the new version. Beside it, in the
  *  same run with the same K and simulator: one replica behind the same kind of HAProxy, and one replica
  *  direct (figure 3's set-up), so what the load balancer and the second replica cost or save show apart.
- *  Each set-up keeps its processes and its own database for all rounds of a K; a round is a fresh
- *  fleet-sim (K connections, all held, one write), the set-ups taking turns in a rotating order. */
+ *  The agents are figure 3's: registered (seeded into each set-up's database), polling with their own
+ *  tokens and reporting what they apply, in simulator processes of their own; the write is the bench's.
+ *  Each set-up keeps its processes and its own database for all rounds of a K; a round is fresh
+ *  simulators (K connections, all held, one write), the set-ups taking turns in a rotating order. */
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { call, freePort, waitFor } from '../test/kit'
 import { KEYS, ready, run, setConfig, startController, workdir, type Service } from './lib/dcm'
+import { seedAgents } from './lib/fleet-agents'
+import { awaitVersion, fdLimitFor, FIRST_REPORTS_MS, fits, hold, max, migrate, now, spawnSims, updated, write } from './lib/fleet-sims'
 import { tempDatabase } from './lib/pg'
 import { canSetFileLimit, cpuSeconds, openFileLimit, rssBytes } from './lib/proc'
 import { row, type Figure, type Row } from './lib/report'
@@ -24,7 +28,7 @@ const SETUPS: Setup[] = [
 ]
 const [DIRECT, ONE, TWO] = SETUPS as [Setup, Setup, Setup]
 
-type Round = { updated: number; lastMs: number; p50Ms: number; writeMs: number; errors: number; lastError: string; older: number; held: number[]; rss: number[]; lbRss: number; sentMs: number; heardMs: number[]; cpuMs: number[] }
+type Round = { updated: number; lastMs: number; p50Ms: number; writeMs: number; errors: string[]; older: number; held: number[]; rss: number[]; lbRss: number; sentMs: number; heardMs: number[]; cpuMs: number[] }
 type Env = { setup: Setup; replicas: Service[]; dropDb(): Promise<void> }
 
 /** HAProxy's config, described in bench/results.md: HTTP mode; leastconn, since a held poll is a long
@@ -93,9 +97,19 @@ async function startHaproxy(backends: number[], k: number) {
 
 async function setUp(setup: Setup, k: number, fdLimit: number | undefined): Promise<Env> {
   const db = await tempDatabase()
+  // The K agents registered before the replicas start, so each knows every token from its start-up
+  // (a token it has not seen costs a lookup in the store on its first poll).
   const replicas: Service[] = []
-  for (let i = 0; i < setup.replicas; i++) replicas.push(await startController({ logLevel: 'warn', databaseUrl: db.url, fdLimit }))
-  await setConfig(replicas[0]!, `http://127.0.0.1:1/replicas-${k}`)
+  try {
+    await migrate(db.url)
+    await seedAgents(db.url, k)
+    for (let i = 0; i < setup.replicas; i++) replicas.push(await startController({ logLevel: 'warn', databaseUrl: db.url, fdLimit }))
+    await setConfig(replicas[0]!, `http://127.0.0.1:1/replicas-${k}`)
+  } catch (e) {
+    for (const r of replicas) await r.stop()
+    await db.drop()
+    throw e
+  }
   return { setup, replicas, dropDb: db.drop }
 }
 
@@ -104,51 +118,46 @@ const heldBy = (env: Env) => Promise.all(env.replicas.map(async (r) => Number((a
 
 /** One round: K agents through the set-up's front, all held, then one write to replica0 directly.
  *  A fresh HAProxy per round, so every round starts alike (no server connections kept from the last). */
-async function round(env: Env, k: number, fdLimit: number | undefined): Promise<Round> {
+async function round(env: Env, k: number): Promise<Round> {
   const writer = env.replicas[0]!
   const lb = env.setup.lb ? await startHaproxy(env.replicas.map((r) => r.port), k) : null
   const lbs = lb?.lbs ?? []
-  const inbox: any[] = []
-  const vars = { K: String(k), CONTROLLER_PORT: String(lb?.port ?? writer.port), WRITE_URL: writer.url, AGENT_KEY: KEYS.agent, ADMIN_KEY: KEYS.admin }
-  const sim = run('fleet-sim', ['bun', join(import.meta.dir, 'fleet-sim.ts')], { env: vars, fdLimit, ipc: (m) => inbox.push(m) })
+  const sims = spawnSims(k, lb?.port ?? writer.port)
   const abort = new AbortController()
   try {
-    const next = async (event: string, timeoutMs: number) => {
-      const m = await ready(sim, `fleet-sim ${event}`, () => inbox.shift(), timeoutMs)
-      if (m.event !== event) throw new Error(`fleet-sim: ${m.message ?? m.event}`)
-      return m
-    }
     // A probe: one long-poll held on each replica straight from here, before the agents', so it is the
     // first its replica answers when it releases (holds are released in the order they came): its
     // answer is when that replica had the new version (the writer at once, the other once it heard
     // the NOTIFY).
     const etag = (await call(`${writer.url}/config`, { key: KEYS.agent })).headers.get('etag')!
     const probes = env.replicas.map((r) =>
-      fetch(`${r.url}/config?wait=60`, { headers: { authorization: `Bearer ${KEYS.agent}`, 'if-none-match': etag }, signal: abort.signal }).then(async (res) => ((await res.arrayBuffer()), performance.now())),
+      fetch(`${r.url}/config?wait=60`, { headers: { authorization: `Bearer ${KEYS.agent}`, 'if-none-match': etag }, signal: abort.signal }).then(async (res) => ((await res.arrayBuffer()), now()))
+        .catch(() => NaN), // aborted when the round fails first
     )
     await waitFor('probes held', async () => (await heldBy(env)).every((h) => h === 1), 10_000)
-    await next('ready', 10_000)
-    sim.proc.send({ cmd: 'hold' })
-    const sent = await next('sent', 90_000)
-    if (sent.errors) throw new Error(`fleet-sim: ${sent.errors} errors while connecting, the last: ${sent.lastError}`)
+    await Promise.all(sims.map((s) => s.next('ready', 10_000)))
+    const sentMs = await hold(sims, etag)
     // Held means parked in a replica, as its /readyz counts them (less the probe); summed, K.
     let held: number[] = []
-    await waitFor(`${k} polls held`, async () => (held = (await heldBy(env)).map((h) => h - 1)).reduce((a, b) => a + b, 0) === k, 30_000)
+    await waitFor(`${k} polls held`, async () => (held = (await heldBy(env)).map((h) => h - 1)).reduce((a, b) => a + b, 0) === k, 60_000)
+    // The batch of reports the agents' first polls cause is written first, so the release is measured alone.
+    await Bun.sleep(FIRST_REPORTS_MS)
     const rss = env.replicas.map((r) => rssBytes(r.pid))
     const lbRss = lbs.length ? lbs.reduce((a, p) => a + rssBytes(p.pid), 0) : NaN
-    // CPU over the write and the release, until the simulator has every agent updated: what each
+    // CPU over the write and the release, until the simulators have every agent updated: what each
     // part of the set-up spent on it (less sensitive to the other load than the times).
-    const cpu = () => [...env.replicas.map((r) => cpuSeconds(r.pid)), lbs.reduce((a, p) => a + cpuSeconds(p.pid), 0), cpuSeconds(sim.proc.pid)]
+    const sum = (pids: number[]) => pids.reduce((a, pid) => a + cpuSeconds(pid), 0)
+    const cpu = () => [...env.replicas.map((r) => cpuSeconds(r.pid)), sum(lbs.map((p) => p.pid)), sum(sims.map((s) => s.proc.pid))]
     const cpu0 = cpu()
-    const t0 = performance.now()
-    sim.proc.send({ cmd: 'write' })
-    const result = await next('result', 30_000)
+    const { t0, t201, etag: target } = await write(writer.url, `replicas-${k}`)
+    awaitVersion(sims, target)
+    const { at, older, errors } = await updated(sims)
     const cpuMs = cpu().map((c, i) => (c - cpu0[i]!) * 1000)
-    const heardMs = (await Promise.all(probes)).map((at) => at - t0)
-    return { ...result, held, rss, lbRss, sentMs: sent.ms, heardMs, cpuMs }
+    const heardMs = (await Promise.all(probes)).map((t) => t - t0)
+    return { updated: at.length, lastMs: max(at) - t0, p50Ms: percentile(at, 50) - t0, writeMs: t201 - t0, errors, older, held, rss, lbRss, sentMs, heardMs, cpuMs }
   } finally {
     abort.abort()
-    await sim.stop()
+    for (const s of sims) await s.stop()
     for (const p of lbs) await p.stop()
     // The agents are gone once no replica holds a poll: the next round starts from nothing held.
     await waitFor('held polls to end', async () => (await heldBy(env)).every((h) => h === 0), 20_000)
@@ -156,7 +165,7 @@ async function round(env: Env, k: number, fdLimit: number | undefined): Promise<
 }
 
 const median = (xs: number[]) => percentile(xs, 50)
-const clean = (k: number, rs: Round[]) => rs.length > 0 && rs.every((x) => x.updated === k && x.errors === 0)
+const clean = (k: number, rs: Round[]) => rs.length > 0 && rs.every((x) => x.updated === k && x.errors.length === 0)
 
 export default {
   id: 'replicas',
@@ -169,9 +178,9 @@ export default {
     const results = new Map<string, Round[] | { skipped: string }>()
     const at = (k: number, s: Setup) => results.get(`${k} ${s.label}`)
     for (const k of ks) {
-      // The simulator and a lone replica hold K sockets and a few more.
-      const fdLimit = openFileLimit() < k + 1000 ? k + 1000 : undefined
-      if (fdLimit && !canSetFileLimit(fdLimit)) {
+      // A lone replica holds K sockets and a few more (a simulator holds at most PER_SIM).
+      const fdLimit = fdLimitFor(k)
+      if (!fits(k)) {
         for (const s of SETUPS) results.set(`${k} ${s.label}`, { skipped: `open-file limit ${openFileLimit()}, and ulimit -n ${fdLimit} needs privileges` })
         continue
       }
@@ -185,7 +194,7 @@ export default {
         for (let r = 0; r < rounds; r++)
           for (let i = 0; i < envs.length; i++) {
             const env = envs[(i + r) % envs.length]!
-            ;(at(k, env.setup) as Round[]).push(await round(env, k, fdLimit))
+            ;(at(k, env.setup) as Round[]).push(await round(env, k))
           }
       } finally {
         for (const env of envs) {
@@ -201,8 +210,8 @@ export default {
       const measure = `K=${k}: write → all updated, 2 replicas (201 → all)`
       if (!two || 'skipped' in two) return row(measure, `SKIPPED: ${two?.skipped}`, '', '', '', null)
       if (!clean(k, two)) {
-        const bad = two.find((x) => x.updated !== k || x.errors)!
-        return row(measure, `${bad.updated}/${k} updated (${bad.lastError})`, '', '', '', false)
+        const bad = two.find((x) => x.updated !== k || x.errors.length)!
+        return row(measure, `${bad.updated}/${k} updated (${bad.errors.join('; ')})`, '', '', '', false)
       }
       const result = `${fmtMs(median(two.map((x) => x.lastMs)))} (${fmtMs(Math.max(0, median(two.map((x) => x.lastMs - x.writeMs))))}); held ${two.at(-1)!.held.join(' + ')}`
       if (!one || 'skipped' in one || !clean(k, one)) return row(measure, result, '1 replica, HAProxy: no figure', '', '', null)
@@ -223,7 +232,7 @@ export default {
         return [String(k), s.label, fmtMs(m((x) => x.lastMs)), fromCreated <= 0 ? 'before the 201' : fmtMs(fromCreated), fmtMs(m((x) => x.p50Ms)), fmtMs(m((x) => x.writeMs)),
           rs[0]!.heardMs.map((_, i) => fmtMs(m((x) => x.heardMs[i]!))).join(' / '),
           `${rs[0]!.heardMs.map((_, i) => m((x) => x.cpuMs[i]!).toFixed(0)).join(' + ')}; ${s.lb ? m((x) => x.cpuMs.at(-2)!).toFixed(0) : '–'}; ${m((x) => x.cpuMs.at(-1)!).toFixed(0)}`, last.held.join(' + '), rs[0]!.rss.map(fmtMB).join(' + '), fmtMB(last.lbRss), fmtMs(m((x) => x.sentMs)), String(rs.reduce((a, x) => a + x.older, 0)),
-          `${rs.reduce((a, x) => a + x.errors, 0)} ${rs.find((x) => x.errors)?.lastError ?? ''}`.trim(), rs.map((x) => x.lastMs.toFixed(0)).join(' ')]
+          rs.flatMap((x) => x.errors).join('; ') || '0', rs.map((x) => x.lastMs.toFixed(0)).join(' ')]
       }),
     )
     const lbs = ks.map((k) => ((p) => ('skipped' in p ? '' : `${p.processes} HAProxy process${p.processes > 1 ? 'es' : ''} at K=${k}`))(haproxyPlan(k))).filter(Boolean)
