@@ -1,6 +1,7 @@
 import { Elysia, t } from 'elysia'
 import { ErrorShape, Forbidden, Invalid, jsonBody, NotFound, presentedKey, requestIdOf, Unauthorized, upstreamRefusal, type AuthPlugin, type Credentials, type UpstreamAllow } from '@dcm/shared'
 import type { Role } from '../agents'
+import { AgentRevoked } from '../agents/errors'
 import type { PollRecorder } from '../fleet/recorder'
 import type { RolloutService } from '../rollouts'
 import { ConfigDoc, ConfigInput, VersionEntry } from './model'
@@ -32,16 +33,18 @@ export type ConfigRouteOptions = { pollIntervalSeconds: number; allowSharedKeyPo
 const tokenRequired = () =>
   new Forbidden('polling with the shared agent key is turned off (ALLOW_SHARED_KEY_POLLS=false): register, then poll with the agent_token', 'agent_token_required')
 
-/** The fleet's common cases answered before Elysia (a hot route of the front door), for a valid
- *  credential (a key, or an agent's token: a map lookup once verified) and no query but `?wait=<s>`:
- *  - the plain poll whose If-None-Match is the current ETag → 304;
+/** The fleet's polls answered before Elysia (a hot route of the front door), for a valid credential in
+ *  the Authorization header (a key, or an agent's token: a map lookup once verified) and no query but
+ *  `?wait=<s>`:
+ *  - a poll whose If-None-Match is the current ETag → 304, or with `wait`, held until the config
+ *    changes (200) or the wait runs out (304);
  *  - a poll whose ETag is not the current one (the re-arm every agent makes right after a change, and a
  *    first poll) → 200 with the document at once, long-poll or not: there is nothing to wait for.
- *  Anything else — a long-poll to hold, a token this replica must look up, an unusual query, any error —
- *  returns undefined and takes the full route below, which answers the same way. */
+ *  Anything else — a token this replica must look up in the store, X-API-Key, an unusual query, no
+ *  config yet — returns undefined and takes the full route below, which answers the same way. */
 export const hotConfig = (svc: ConfigService, passes: Passes, opts: ConfigRouteOptions, recorder: PollRecorder) => {
   const interval = String(opts.pollIntervalSeconds)
-  return (request: Request, id: string): Response | undefined => {
+  return (request: Request, id: string): Response | Promise<Response> | undefined => {
     if (request.method !== 'GET') return
     const url = request.url
     const q = url.indexOf('?')
@@ -55,8 +58,25 @@ export const hotConfig = (svc: ConfigService, passes: Passes, opts: ConfigRouteO
     if (snap === null) return
     const inm = request.headers.get('if-none-match')
     const same = inm === snap.etag || etagMatches(inm, snap.etag)
-    if (same && wait > 0) return // to be held: the full route's
     recorder.report(agentId, request.headers, snap.doc.version)
+    if (same && wait > 0) {
+      // Held here as the full route holds (a jitter of up to 10%, ended by the caller going away; beyond
+      // the replica's maximum answered at once). A token's pass is the registry's shared entry, so a
+      // revocation while held is seen without checking the key again.
+      const release = recorder.holding(agentId)
+      const held = svc.nextChange(wait * 1000 * (0.9 + 0.1 * Math.random()), request.signal)
+      if (held === null) release()
+      else
+        return held
+          .then(() => {
+            if (pass.token?.revoked) throw new AgentRevoked()
+            const now = svc.snapshotFor(agentId)
+            if (now === null) throw new NotFound('no config has been set yet; POST /config with the admin key', 'no_config')
+            recorder.answered(agentId, now.doc.version)
+            return inm === now.etag || etagMatches(inm, now.etag) ? notModified(now, interval, id) : current(now, interval, id)
+          })
+          .finally(release)
+    }
     return same ? notModified(snap, interval, id) : current(snap, interval, id)
   }
 }
@@ -122,7 +142,7 @@ export const configRoutes = (
               .then(() => {
                 if (role === 'token') stillValid(request)
                 const now = svc.snapshotFor(agentId)
-                recorder.report(agentId, request.headers, now?.doc.version ?? null)
+                recorder.answered(agentId, now?.doc.version ?? null)
                 return answer(now, inm)
               })
               .finally(release)

@@ -26,6 +26,11 @@ export class PollRecorder {
     if (agentId !== null) this.reports.poll(agentId, headers, version, Date.now())
   }
 
+  /** A held poll, reported in full when it arrived, was answered with (or confirmed) `version`. */
+  answered(agentId: string | null, version: number | null): void {
+    if (agentId !== null) this.reports.answered(agentId, version, Date.now())
+  }
+
   /** A poll about to be held: counts as seen until the returned function is called. */
   holding(agentId: string | null): () => void {
     return agentId === null ? noop : this.reports.hold(agentId)

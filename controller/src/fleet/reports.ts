@@ -108,6 +108,18 @@ export class FleetReports {
     if (changed || now - e.written > this.opts.refreshMs) e.dirty = true
   }
 
+  /** A held poll of `agentId` (reported in full when it arrived) was answered with, or confirmed,
+   *  version `fetched`: what it reported has not changed, so only that and the time are news. */
+  answered(agentId: string, fetched: number | null, now: number): void {
+    const e = this.#last.get(agentId)
+    if (e === undefined) return
+    e.seen = now
+    if (fetched !== null && fetched !== e.fetched) {
+      e.fetched = fetched
+      e.dirty = true
+    } else if (now - e.written > this.opts.refreshMs) e.dirty = true
+  }
+
   #addHealth(agentId: string, h: HealthRow | null): void {
     if (h === null || (h.hits === 0 && h.errors === 0)) return
     const key = `${agentId}\0${h.version}`
