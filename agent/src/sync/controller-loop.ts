@@ -290,10 +290,11 @@ export class ControllerLoop {
         previous_version: cur.config.version,
         request_id: rid,
       })
-    this.state.update({ etag, config: doc })
     this.confirmedEtag = etag
+    // The push starts before the save (onNewConfig), so the worker applies it while the file is
+    // written; the worker loop reports it applied only once the file holds it.
+    this.state.update({ etag, config: doc }, this.onNewConfig)
     log.info('new config from controller', { version: doc.version, url: maskUrl(doc.url), request_id: rid })
-    this.onNewConfig()
     return nextPoll(true)
   }
 }

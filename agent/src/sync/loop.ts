@@ -8,12 +8,13 @@ export const after = (ms: number): Next => ({ kind: 'after', ms: Math.min(MAX_WA
 export const sleep: Next = { kind: 'sleep' }
 
 /** A loop of `step` calls chained by setTimeout from a finally (never setInterval). kick() runs it now,
- *  or right after the current run. */
+ *  or right after the current run; runNow() the same, starting it synchronously. */
 export class Loop {
   #timer: Timer | undefined
   #running = false
   #again = false
   #stopped = false
+  #current: Promise<void> | undefined
 
   constructor(
     private readonly step: () => Promise<Next>,
@@ -30,9 +31,26 @@ export class Loop {
     else this.#schedule(0)
   }
 
+  /** kick(), but a step that is not running starts before this returns, so whatever call it makes first
+   *  is under way when the caller goes on. */
+  runNow(): void {
+    if (this.#stopped) return
+    if (this.#running) this.#again = true
+    else {
+      clearTimeout(this.#timer)
+      void this.#run()
+    }
+  }
+
   stop(): void {
     this.#stopped = true
     clearTimeout(this.#timer)
+  }
+
+  /** stop(), then wait for a step under way to finish. */
+  async settle(): Promise<void> {
+    this.stop()
+    await this.#current
   }
 
   #schedule(ms: number) {
@@ -40,7 +58,11 @@ export class Loop {
     this.#timer = setTimeout(() => void this.#run(), ms)
   }
 
-  async #run() {
+  #run(): Promise<void> {
+    return (this.#current = this.#runStep())
+  }
+
+  async #runStep() {
     this.#running = true
     let next: Next = sleep
     try {
