@@ -22,7 +22,7 @@ export class WorkerLoop {
   /** What the worker holds of which store, as last probed or pushed (null while unknown). */
   #holds: { store_id: string; version: number } | null = null
   #refused: Rejected | null = null
-  lastPushAt: string | null = null
+  #lastPushMs: number | null = null
   /** What the controller hears with each poll: the version of our store the worker holds (as last
    *  probed or pushed; null while unknown), once the state file holds that version or a newer one, and a
    *  version it refused with its error code, until a newer one is applied. */
@@ -44,6 +44,10 @@ export class WorkerLoop {
     /** Called after a probe when unreported hits wait and the last report is one poll interval old. */
     private readonly onHealthDue: () => void = () => {},
   ) {}
+
+  get lastPushAt(): string | null {
+    return this.#lastPushMs === null ? null : new Date(this.#lastPushMs).toISOString()
+  }
 
   /** A new config is in the state: the next step pushes it without probing first (the worker cannot
    *  hold a version we have just received; it answers 200 if it does). */
@@ -149,7 +153,7 @@ export class WorkerLoop {
     void res.body?.cancel() // the reply is not needed; free the connection
     this.peer.ok()
     this.#rejected = null
-    this.lastPushAt = new Date(this.deps.now()).toISOString()
+    this.#lastPushMs = this.deps.now()
     this.deps.log.info('config pushed to worker', { version: doc.version, worker_had: had, request_id: rid })
     this.#confirmed(doc)
     return after(interval)
