@@ -7,10 +7,13 @@ export const MAX_WAIT_MS = 3_600_000
 export const after = (ms: number): Next => ({ kind: 'after', ms: Math.min(MAX_WAIT_MS, Math.max(0, Math.round(ms))) })
 export const sleep: Next = { kind: 'sleep' }
 
-/** A loop of `step` calls chained by setTimeout from a finally (never setInterval). kick() runs it now,
- *  or right after the current run; runNow() the same, starting it synchronously. */
+/** A loop of `step` calls chained by setTimeout from a finally (never setInterval); a step due at once
+ *  is chained by setImmediate, since Bun's setTimeout(0) waits about a millisecond (a long-poll re-armed
+ *  that much later misses the changes of that millisecond). kick() runs it now, or right after the
+ *  current run; runNow() the same, starting it synchronously. */
 export class Loop {
   #timer: Timer | undefined
+  #immediate: ReturnType<typeof setImmediate> | undefined
   #running = false
   #again = false
   #stopped = false
@@ -37,14 +40,14 @@ export class Loop {
     if (this.#stopped) return
     if (this.#running) this.#again = true
     else {
-      clearTimeout(this.#timer)
+      this.#cancel()
       void this.#run()
     }
   }
 
   stop(): void {
     this.#stopped = true
-    clearTimeout(this.#timer)
+    this.#cancel()
   }
 
   /** stop(), then wait for a step under way to finish. */
@@ -54,8 +57,14 @@ export class Loop {
   }
 
   #schedule(ms: number) {
+    this.#cancel()
+    if (ms === 0) this.#immediate = setImmediate(() => void this.#run())
+    else this.#timer = setTimeout(() => void this.#run(), ms)
+  }
+
+  #cancel() {
     clearTimeout(this.#timer)
-    this.#timer = setTimeout(() => void this.#run(), ms)
+    clearImmediate(this.#immediate)
   }
 
   #run(): Promise<void> {
