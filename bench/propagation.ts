@@ -16,6 +16,8 @@ import { which } from './lib/tools'
  *  p99 at most etcd's p99. */
 const P50_OF_ETCD = 1.5
 const TAPS = join(import.meta.dir, 'lib', 'taps.ts')
+/** A fresh state file for each run: an agent with a cached config would push it to the new worker first. */
+let runs = 0
 
 type Ev = Extract<Tap, { version: number }>['ev']
 type At = { arrived: number; own: number }
@@ -87,7 +89,7 @@ export default {
     const controller = await startController({ logLevel: 'warn' })
     const worker = await startService('worker', { LOG_LEVEL: 'warn', AGENT_API_KEY: KEYS.worker, BENCH_TAP: 'worker' }, { preload: TAPS, ipc: fromWorker.handle })
     const agentEnv = { CONTROLLER_URL: controller.url, CONTROLLER_API_KEY: KEYS.agent, WORKER_URL: worker.url, WORKER_API_KEY: KEYS.worker, BENCH_TAP: 'agent' }
-    const agent = await startService('agent', { ...agentEnv, LOG_LEVEL: 'warn', STATE_FILE: join(workdir(), 'agent-state.json') }, { preload: TAPS, ipc: fromAgent.handle })
+    const agent = await startService('agent', { ...agentEnv, LOG_LEVEL: 'warn', STATE_FILE: join(workdir(), `agent-state-${++runs}.json`) }, { preload: TAPS, ipc: fromAgent.handle })
     await heard.calibrate(worker, fromWorker)
     await heard.calibrate(agent, fromAgent)
     const shows = async () => ((await call(`${worker.url}/state`)).body as { version: number | null }).version ?? 0
