@@ -541,6 +541,38 @@ describe('X-Worker-Health: the hits since the last report, with the polls', () =
     expect((await poll(r)).health).toBe('v=1;total=6;err=0;p99=5')
   })
 
+  test('a new version pushed without a probe: the replaced one’s last hits come from the worker’s reply, and every hit of the new one counts', async () => {
+    const r = rig({ state: holding(doc(1), { worker_version: 1 }), pushOnNewConfig: true })
+    await r.registered()
+    await probe(r, 0)
+    await probe(r, 4)
+    expect((await poll(r)).health).toBe('v=1;total=4;err=0;p99=5')
+    // Version 2 arrives; the worker's reply holds version 1's counts at the swap: 3 hits since the probe.
+    const last = (await probed(7, 1).json()) as Record<string, unknown>
+    const replaced = { ...last, store_id: STORE, version: 1 }
+    r.answer(json(doc(2), 200, { etag: tagOf(doc(2)) }), json({ applied: true, store_id: STORE, version: 2, replaced }))
+    await r.controller.step()
+    await r.pushing()
+    expect(r.calls.filter((c) => c.url.endsWith('/state'))).toHaveLength(2) // no probe before the push
+    expect((await poll(r)).health).toBe('v=1;total=4;err=1;p99=5')
+    // Version 2's first probe: all its hits are new (none could have been reported before).
+    const d2 = doc(2)
+    const counts2 = [0, 0, 2, ...Array(13).fill(0)]
+    r.answer(json({ store_id: STORE, version: 2, updated_at: d2.updated_at, applied_at: 't2', hits: { version: 2, total: 2, by_class: { '2xx': 2, '3xx': 0, '4xx': 0, '5xx': 0 }, upstream_failures: 0, p50_ms: 5, p99_ms: 5, buckets: { le_ms: LE, counts: counts2 } } }))
+    await r.worker.step()
+    expect((await poll(r)).health).toBe('v=2;total=2;err=0;p99=5')
+  })
+
+  test('the first config pushed to an empty worker: the first probe after it is no base, all its hits count', async () => {
+    const r = rig({ pushOnNewConfig: true })
+    await r.registered()
+    r.answer(json(doc(1), 200, { etag: tagOf(doc(1)) }), json({ applied: true, store_id: STORE, version: 1 }))
+    await r.controller.step()
+    await r.pushing()
+    await probe(r, 9, 3)
+    expect((await poll(r)).health).toBe('v=1;total=12;err=3;p99=5')
+  })
+
   test('long-poll: a poll carrying health is not held and is followed at once by a held one without it', async () => {
     const r = rig({ state: holding(doc(1), { worker_version: 1 }), longPoll: true })
     await r.registered()

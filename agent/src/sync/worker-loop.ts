@@ -22,6 +22,8 @@ export class WorkerLoop {
   /** What the worker holds of which store, as last probed or pushed (null while unknown). */
   #holds: { store_id: string; version: number } | null = null
   #refused: Rejected | null = null
+  /** The store `applied` is a version of. */
+  #appliedStore: string | null = null
   #lastPushMs: number | null = null
   /** What the controller hears with each poll: the version of our store the worker holds (as last
    *  probed or pushed; null while unknown), once the state file holds that version or a newer one, and a
@@ -141,16 +143,25 @@ export class WorkerLoop {
     const h = this.#holds
     const file = this.state.saved.config
     const ours = h !== null && file !== null && h.store_id === file.store_id
-    const applied = !ours ? null : h.version <= file.version ? h.version : this.applied
+    const applied = !ours ? null : h.version <= file.version ? h.version : this.#appliedStore === file.store_id ? this.applied : null
     const rejected = this.#refused
+    this.#appliedStore = applied === null ? null : file!.store_id
     if (applied === this.applied && rejected?.version === this.rejected?.version && rejected?.reason === this.rejected?.reason) return
     this.applied = applied
     this.rejected = rejected
     this.onReport()
   }
 
-  #applied(res: Response, doc: ConfigDoc, had: number | null, rid: string, interval: number): Next {
-    void res.body?.cancel() // the reply is not needed; free the connection
+  async #applied(res: Response, doc: ConfigDoc, had: number | null, rid: string, interval: number): Promise<Next> {
+    const reply = (await res.json().catch(() => null)) as { applied?: unknown; replaced?: { store_id?: unknown } } | null
+    if (reply?.applied === true) {
+      // The config it replaced, with its hits as they stood at the swap: read as a last probe of it, so
+      // its hits since the probe before are reported; then nothing of the new config is known yet, and
+      // its hits all count (a worker of an earlier release sends no `replaced`: only the first part is lost).
+      if (reply.replaced) this.health.observe(reply.replaced, reply.replaced.store_id === doc.store_id)
+      this.health.observe(null, false)
+      if (this.health.due(this.deps.now(), this.pollIntervalMs())) this.onHealthDue()
+    }
     this.peer.ok()
     this.#rejected = null
     this.#lastPushMs = this.deps.now()
