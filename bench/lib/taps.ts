@@ -10,8 +10,6 @@
  *  - agent, at its transport (fetch): `received` a poll answered 200 (the version from its ETag), `push`
  *    a POST /config to the worker sent, `reported` a poll sent with X-Applied-Version (the agent tells
  *    the controller; it does so only once its state file holds that version). */
-import { ConfigService } from '../../worker/src/config/service'
-
 export type Tap = { ev: 'applied' | 'received' | 'push' | 'reported'; version: number; at: number } | { ev: 'clock'; at: number }
 export const clock = () => performance.timeOrigin + performance.now()
 const send = (t: Omit<Extract<Tap, { version: number }>, 'at'>) => process.send?.({ ...t, at: clock() })
@@ -19,9 +17,10 @@ const send = (t: Omit<Extract<Tap, { version: number }>, 'at'>) => process.send?
 if (process.env.BENCH_TAP) process.on('message', (m) => m === 'clock' && process.send?.({ ev: 'clock', at: clock() } satisfies Tap))
 
 if (process.env.BENCH_TAP === 'worker') {
+  const { ConfigService } = await import('../../worker/src/config/service')
   const apply = ConfigService.prototype.apply
   if (typeof apply !== 'function') throw new Error('bench tap: ConfigService.prototype.apply is gone; update bench/lib/taps.ts')
-  ConfigService.prototype.apply = function (this: ConfigService, ...args: Parameters<ConfigService['apply']>) {
+  ConfigService.prototype.apply = function (this: InstanceType<typeof ConfigService>, ...args: Parameters<typeof apply>) {
     const reply = apply.apply(this, args)
     if (reply.applied) send({ ev: 'applied', version: reply.version })
     return reply
@@ -32,13 +31,15 @@ if (process.env.BENCH_TAP === 'agent') {
   const real = globalThis.fetch
   const tapped = async (input: Parameters<typeof fetch>[0], init?: Parameters<typeof fetch>[1]) => {
     const url = String(input instanceof Request ? input.url : input)
-    const path = new URL(url).pathname
-    const headers = (init?.headers ?? {}) as Record<string, string>
-    if (init?.method === 'POST' && path === '/config' && typeof init.body === 'string') send({ ev: 'push', version: (JSON.parse(init.body) as { version: number }).version })
-    else if (path === '/config' && headers['x-applied-version']) send({ ev: 'reported', version: Number(headers['x-applied-version']) })
+    // The agent's calls: GET <controller>/config[?wait=…] (polls), POST <worker>/config (pushes), GET <worker>/state.
+    const config = /\/config(\?|$)/.test(url)
+    const post = init?.method === 'POST'
+    const applied = (init?.headers as Record<string, string> | undefined)?.['x-applied-version']
+    if (config && post && typeof init?.body === 'string') send({ ev: 'push', version: (JSON.parse(init.body) as { version: number }).version })
+    else if (config && applied) send({ ev: 'reported', version: Number(applied) })
     const res = await real(input, init)
     // A poll's 200: the ETag starts with the version ("7-…").
-    if (path === '/config' && init?.method !== 'POST' && res.status === 200) send({ ev: 'received', version: Number(/^"(\d+)-/.exec(res.headers.get('etag') ?? '')?.[1]) })
+    if (config && !post && res.status === 200) send({ ev: 'received', version: Number(/^"(\d+)-/.exec(res.headers.get('etag') ?? '')?.[1]) })
     return res
   }
   globalThis.fetch = Object.assign(tapped, real)
