@@ -34,14 +34,14 @@ const EXCL = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constan
  *  saved durably: so `.bak` always holds a generation that is on disk, whole.
  *
  *  That backup is why one fsynced copy per change is enough. A save that is not durable (the agent uses
- *  it for a new `worker_version` alone, which it reports to no one but its own /state, and which its first
- *  probe of the worker after a start sets again) is written and renamed the same way with
- *  no fsync: a killed process loses nothing (the kernel has the bytes), and after a power cut the file is
- *  either the one before, whole, or this one — whole, or torn, and then the loader takes `.bak`, the
- *  durable generation just before it, which holds the same config, id and token (file systems that journal
- *  their metadata, as ext4, XFS and btrfs do, keep the two renames of a save in order). Only a durable
- *  save changes config, id or token, and the agent reports nothing to the controller that a durable save
- *  has not put on disk. The file found at load is fsynced once, so it too may become the backup. */
+ *  it for a new `worker_version` alone, which it reports to no one but its own /state, and which its
+ *  first probe of the worker after a start sets again) is written and renamed the same way without an
+ *  fsync: a killed process loses nothing (the kernel has the bytes), and after a power cut the file is
+ *  either the one before, whole, or this one, whole or torn; torn, the loader takes `.bak`, the last
+ *  durable generation, which holds the same config, id and token (file systems that journal their
+ *  metadata, as ext4, XFS and btrfs do, keep the two renames of a save in order). Only a durable save
+ *  changes config, id or token, and the agent reports nothing to the controller that a durable save has
+ *  not put on disk. The file found at load is fsynced once, so it too may become the backup. */
 export function fileStateStore(path: string, opts: { failPoint?: (at: FailPoint) => void } = {}): StateStore {
   const fail = opts.failPoint ?? (() => {})
   const dir = dirname(path)
