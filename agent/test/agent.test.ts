@@ -15,7 +15,11 @@ describe('config flows end to end', () => {
     await setConfig(s, { url: b.url, timeout_ms: 2000 })
     await waitWorkerVersion(s.worker, 2)
     expect(await hitBody(s.worker)).toEqual({ status: 200, body: 'hello from upstream-b' })
-    const st = await agentState(s.agent)
+    // The agent hears the worker's answer a moment after the worker applied it.
+    const st = await waitFor('the agent to show the push confirmed', async () => {
+      const a = await agentState(s.agent)
+      return a.worker_version === 2 ? a : null
+    })
     expect(st).toMatchObject({ version: 2, worker_version: 2, url: b.url, controller: { reachable: true }, worker: { reachable: true }, state_file: { ok: true } })
     expect(await call(`${s.agent.url}/readyz`)).toMatchObject({ status: 200 })
   })
@@ -100,7 +104,12 @@ describe('faults', () => {
 
   test('a damaged state file: the agent recovers the good copy and keeps its id', async () => {
     const s = await stackAtVersion1()
-    const id = (await agentState(s.agent)).agent_id
+    // Killed once it has saved everything (the worker's confirmation comes last): a kill in the middle
+    // of a save, while the backup is a link to the file, is the crash tests' business.
+    const id = (await waitFor('the push confirmed and saved', async () => {
+      const b = await agentState(s.agent)
+      return b.worker_version === 1 ? b : null
+    })).agent_id
     await s.agent.stop()
     const file = s.agent.env.STATE_FILE!
     writeFileSync(file, readFileSync(file, 'utf8').slice(0, 40)) // torn write

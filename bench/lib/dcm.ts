@@ -29,13 +29,19 @@ export async function ready<T>(p: Proc, what: string, fn: () => Promise<T> | T, 
 export type Service = Proc & { url: string; port: number; pid: number }
 
 /** `bun --no-env-file src/index.ts` in the service's folder, as the tests run it (or `cmd`, e.g. a
- *  compiled executable); waits for /healthz. */
-export async function startService(name: 'controller' | 'agent' | 'worker', env: Record<string, string>, o: { label?: string; fdLimit?: number; cmd?: string[] } = {}): Promise<Service> {
+ *  compiled executable); waits for /healthz. `preload` adds a module loaded first (`bun --preload`),
+ *  `ipc` takes what the process sends. */
+export async function startService(
+  name: 'controller' | 'agent' | 'worker',
+  env: Record<string, string>,
+  o: { label?: string; fdLimit?: number; cmd?: string[]; preload?: string; ipc?: (m: any) => void } = {},
+): Promise<Service> {
   const port = await freePort()
   const url = `http://127.0.0.1:${port}`
   // PUBLIC_URL keeps the poll_url the controller hands out on loopback.
   const full = { ...env, PORT: String(port), ...(name === 'controller' ? { PUBLIC_URL: url } : {}) }
-  const p = run(o.label ?? name, o.cmd ?? ['bun', '--no-env-file', 'src/index.ts'], { cwd: join(ROOT, name), env: full, fdLimit: o.fdLimit })
+  const cmd = o.cmd ?? ['bun', '--no-env-file', ...(o.preload ? ['--preload', o.preload] : []), 'src/index.ts']
+  const p = run(o.label ?? name, cmd, { cwd: join(ROOT, name), env: full, fdLimit: o.fdLimit, ipc: o.ipc })
   await ready(p, `${name} /healthz`, async () => (await fetch(`${url}/healthz`)).ok, 40_000)
   return Object.assign(p, { url, port, pid: p.proc.pid })
 }

@@ -9,8 +9,8 @@ const u = (n: number) => `http://127.0.0.1:9/w/${n}`
 const A = 'agent-id-1'
 
 /** One agent/worker pair: versions 1 and 2 acknowledged, a 503, a write with no answer (the controller
- *  died) that did land as version 3; the agent is killed and its file holds version 2; after the heal
- *  everything shows version 3 and /hit calls it. */
+ *  died) that did land as version 3; the agent reports version 2 applied, is killed and its file holds
+ *  version 2; after the heal everything shows version 3 and /hit calls it. */
 function clean(): Event[] {
   return [
     { type: 'start', at: 0, target: 'controller', life: 1 },
@@ -21,6 +21,7 @@ function clean(): Event[] {
     { type: 'write', at: 21, sent: 20, url: u(2), status: 200, version: 2, store_id: S },
     { type: 'worker', at: 22, slot: 1, store_id: S, version: 2, url: u(2) },
     { type: 'agent', at: 23, slot: 1, life: 1, agent_id: A, store_id: S, version: 2, url: u(2), worker_version: 2 },
+    { type: 'reported', at: 24, agent_id: A, store_id: S, version: 2, url: null },
     { type: 'write', at: 30, sent: 25, url: u(99), status: 503 },
     { type: 'kill', at: 40, target: 'agent', slot: 1, life: 1, by: 'chaos', signal: 'SIGKILL', code: null },
     { type: 'agent-file', at: 41, slot: 1, life: 1, from: 'primary', problems: [], agent_id: A, store_id: S, version: 2, url: u(2), worker_version: 2 },
@@ -79,10 +80,22 @@ describe('promise 1: no acknowledged version lost, nothing answered 503 appears'
 })
 
 describe('promise 2: the agent state is readable, never older than acknowledged, same agent_id', () => {
-  test('a state file older than what the worker held', () => {
-    expect(found(broken({ 41: (e) => [{ ...e, version: 1, url: u(1) }] }))).toContainEqual(
-      '2: after agent 1 died (life 1) its state file holds version 1 of store aaaa1111, older than version 2 of store aaaa1111, which worker 1 showed at 0.022 s',
+  test('a state file older than what the agent showed at its /state', () => {
+    expect(found(broken({ 24: () => [], 41: (e) => [{ ...e, version: 1, url: u(1) }] }))).toContainEqual(
+      '2: after agent 1 died (life 1) its state file holds version 1 of store aaaa1111, older than version 2 of store aaaa1111, which agent 1 (its /state) showed at 0.023 s',
     )
+  })
+  test('a state file older than what the agent reported to the controller as applied', () => {
+    // Its /state never showed version 2 (not sampled then), but the controller heard it applied.
+    expect(found(broken({ 23: () => [], 41: (e) => [{ ...e, version: 1, url: u(1), worker_version: 1 }] }))).toContainEqual(
+      '2: after agent 1 died (life 1) its state file holds version 1 of store aaaa1111, older than version 2 of store aaaa1111, which agent 1 reported to the controller as applied at 0.024 s',
+    )
+  })
+  test('a worker ahead of the state file is no violation: the agent pushes while it saves, and reports only after', () => {
+    // The worker shows version 2; the agent died before its save of version 2 was over, so it never
+    // showed or reported it.
+    const history = broken({ 23: () => [], 24: () => [], 41: (e) => [{ ...e, version: 1, url: u(1), worker_version: 1 }] })
+    expect(found(history).filter((v) => v.startsWith('2:'))).toEqual([])
   })
   test('a damaged state file, even with a good backup', () => {
     expect(found(broken({ 41: (e) => [{ ...e, from: 'backup', problems: ['state.json: checksum mismatch'] }] }))).toContainEqual(

@@ -2,8 +2,8 @@
  *  the violations it finds, each a sentence a person can act on.
  *
  *  1. No acknowledged version is ever lost, and nothing answered 503 ever appears.
- *  2. An agent's persisted state is never unreadable and never older than what it acknowledged; its
- *     agent_id never changes.
+ *  2. An agent's persisted state is never unreadable and never older than what it acknowledged (what it
+ *     showed at its /state, or reported to the controller as applied); its agent_id never changes.
  *  3. A worker never goes to an older config within one store identity.
  *  4. After any fault heals, every agent and worker converges to the controller's current config within
  *     the deadline the heal names (the backoff cap plus a few seconds).
@@ -35,6 +35,9 @@ const store = (id: string | null) => (id === null ? 'no store' : `store ${id.sli
 const doc = (s: Seen) => (s.version === null ? 'no config' : `version ${s.version} of ${store(s.store_id)}`)
 const who = (e: Of<'agent'> | Of<'agent-file'> | Of<'worker'>) =>
   e.type === 'worker' ? `worker ${e.slot}` : e.type === 'agent' ? `agent ${e.slot} (its /state)` : `agent ${e.slot}'s state file`
+/** What an agent acknowledged: shown at its /state, or reported to the controller as applied. */
+type Ack = Of<'agent'> | Of<'reported'>
+const acker = (e: Ack, slot: number) => (e.type === 'agent' ? `${who(e)} showed` : `agent ${slot} reported to the controller as applied`)
 const isAck = (w: Of<'write'>): w is Of<'write'> & { version: number; store_id: string } =>
   (w.status === 201 || w.status === 200) && w.version !== undefined && w.store_id !== undefined
 
@@ -78,21 +81,26 @@ export function promise1(events: readonly Event[]): Violation[] {
   return out
 }
 
-/** 2: what an agent acknowledged (shown at its /state, or held by its worker, which only gets what the
- *  agent saved) is in its state file at every kill, readable, with the same agent_id; and an agent
- *  restarted never shows less than it showed before. One pass over the history per agent. */
+/** 2: what an agent acknowledged (shown at its /state, or reported to the controller as applied, as the
+ *  controller's GET /agents shows it) is in its state file at every kill, readable, with the same
+ *  agent_id; and an agent restarted never shows less than it showed before. Its worker may hold a version
+ *  its file does not yet (the agent pushes while it saves): that is not an acknowledgement, the report
+ *  that follows the save is. One pass over the history per agent. */
 export function promise2(events: readonly Event[]): Violation[] {
   const out: Violation[] = []
   for (const slot of agentSlots(events)) {
+    // Its reports are known by its agent_id (which never changes: checked below).
+    const own = events.find((e): e is Of<'agent'> | Of<'agent-file'> => (e.type === 'agent' || e.type === 'agent-file') && e.slot === slot && e.agent_id !== null)?.agent_id
     let id: string | null = null
     let last: Of<'agent'> | null = null
     // What was acknowledged so far: the store of the latest acknowledgement, and per store the newest
-    // version seen and the newest worker confirmation shown.
-    let latest: Of<'agent'> | Of<'worker'> | null = null
-    const newest = new Map<string | null, Of<'agent'> | Of<'worker'>>()
+    // version acknowledged and the newest worker confirmation shown.
+    let latest: Ack | null = null
+    const newest = new Map<string | null, Ack>()
     const confirmed = new Map<string | null, number>()
+    const ofSlot = (e: Event): e is Ack | Of<'agent-file'> => (e.type === 'reported' ? e.agent_id === own : (e.type === 'agent' || e.type === 'agent-file') && e.slot === slot)
     for (const e of events) {
-      if ((e.type !== 'agent' && e.type !== 'agent-file' && e.type !== 'worker') || e.slot !== slot) continue
+      if (!ofSlot(e)) continue
       if (e.type === 'agent-file') {
         fileAfterKill(out, e, id, latest && newest.get(latest.store_id)!, confirmed.get(latest?.store_id ?? null) ?? null)
         if (e.from !== 'none') id ??= e.agent_id
@@ -115,7 +123,7 @@ export function promise2(events: readonly Event[]): Violation[] {
 }
 
 /** The state file read after a kill, against what the agent had acknowledged before it. */
-function fileAfterKill(out: Violation[], f: Of<'agent-file'>, id: string | null, newest: Of<'agent'> | Of<'worker'> | null, confirmed: number | null) {
+function fileAfterKill(out: Violation[], f: Of<'agent-file'>, id: string | null, newest: Ack | null, confirmed: number | null) {
   const died = `after agent ${f.slot} died (life ${f.life})`
   const add = (message: string) => out.push({ promise: 2, at: f.at, message: `${died} its state file ${message}` })
   if (f.problems.length) add(`was damaged: ${f.problems.join('; ')} (loaded from: ${f.from})`)
@@ -126,7 +134,7 @@ function fileAfterKill(out: Violation[], f: Of<'agent-file'>, id: string | null,
   if (id !== null && f.agent_id !== id) add(`holds agent_id ${f.agent_id}, not ${id}`)
   if (!newest) return
   if (f.store_id !== newest.store_id) add(`holds ${doc(f)}, but it had acknowledged ${doc(newest)}`)
-  else if (f.version! < newest.version!) add(`holds ${doc(f)}, older than ${doc(newest)}, which ${who(newest)} showed at ${secs(newest.at)}`)
+  else if (f.version! < newest.version!) add(`holds ${doc(f)}, older than ${doc(newest)}, which ${acker(newest, f.slot)} at ${secs(newest.at)}`)
   else if (confirmed !== null && (f.worker_version ?? -1) < confirmed) add(`says the worker confirmed version ${f.worker_version}, though its /state had shown ${confirmed}`)
 }
 

@@ -63,6 +63,8 @@ export class Fleet {
   readonly #ports = new Set<number>()
   #sampling: Promise<void>[] = []
   #samplingStopped = false
+  /** The last report recorded per agent_id (`store/version`). */
+  readonly #reported = new Map<string, string>()
 
   private constructor(o: FleetOptions, controllerPort: number, agentCmd: string[]) {
     this.#o = o
@@ -273,7 +275,23 @@ export class Fleet {
     }))
   }
 
-  /** Observe every agent and worker, each in its own loop, every `everyMs`, until stopSampling(). */
+  /** What the controller has heard each agent report as applied, into the history when it changed. An
+   *  answer shows reports received before it came, so each is recorded at the answer's arrival. */
+  async observeReports(): Promise<void> {
+    if (!this.controller) return
+    const cfg = await getJson(`${this.controllerUrl}/config`, KEYS.admin)
+    const list = cfg && (await getJson(`${this.controllerUrl}/agents`, KEYS.admin))
+    if (!list) return
+    for (const a of list.agents as { agent_id: string; applied_version: number | null }[]) {
+      const key = `${cfg.store_id}/${a.applied_version}`
+      if (a.applied_version === null || this.#reported.get(a.agent_id) === key) continue
+      this.#reported.set(a.agent_id, key)
+      this.#h.record({ type: 'reported', agent_id: a.agent_id, store_id: cfg.store_id, version: a.applied_version, url: null })
+    }
+  }
+
+  /** Observe every agent and worker, and the controller's view of the agents' reports, each in its own
+   *  loop, every `everyMs`, until stopSampling(). */
   startSampling(everyMs: number): void {
     this.#samplingStopped = false
     const loop = async (observe: () => Promise<void>) => {
@@ -282,7 +300,7 @@ export class Fleet {
         await Bun.sleep(everyMs)
       }
     }
-    this.#sampling = this.slots.flatMap((s) => [loop(() => this.observeAgent(s)), loop(() => this.observeWorker(s))])
+    this.#sampling = [...this.slots.flatMap((s) => [loop(() => this.observeAgent(s)), loop(() => this.observeWorker(s))]), loop(() => this.observeReports())]
   }
 
   async stopSampling(): Promise<void> {
@@ -351,9 +369,9 @@ export class Fleet {
 }
 
 /** GET a JSON page, or null when the process is not there (killed, restarting). */
-async function getJson(url: string): Promise<any> {
+async function getJson(url: string, key?: string): Promise<any> {
   try {
-    const r = await fetch(url, { signal: AbortSignal.timeout(2000) })
+    const r = await fetch(url, { signal: AbortSignal.timeout(2000), headers: key ? { authorization: `Bearer ${key}` } : {} })
     return r.ok ? await r.json() : null
   } catch {
     return null

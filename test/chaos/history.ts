@@ -15,6 +15,9 @@ export type Event =
   | ({ type: 'agent-file'; at: number; slot: number; life: number; from: 'primary' | 'backup' | 'none'; problems: string[]; agent_id: string | null; worker_version: number | null } & Seen)
   /** A worker's GET /state. */
   | ({ type: 'worker'; at: number; slot: number } & Seen)
+  /** What the controller heard an agent report as applied (X-Applied-Version, read from GET /agents when it
+   *  changed), a version of the store the controller served then; `url` is not reported (null). */
+  | ({ type: 'reported'; at: number; agent_id: string } & Seen)
   /** A worker's GET /hit after a heal: `called` is the URL the upstream stub saw. */
   | { type: 'hit'; at: number; slot: number; status: number; called: string | null }
   | { type: 'start'; at: number; target: 'agent' | 'controller' | 'worker'; slot?: number; life: number; fail_points?: string }

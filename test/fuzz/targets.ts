@@ -274,8 +274,11 @@ export async function workerTarget(): Promise<Target<WorkerState>> {
       if (!same(before, after)) {
         if (!(spec.method === 'POST' && answer.status === 200 && reply?.applied === true && wire.presented === FUZZ_KEYS.worker)) bad.push(`the worker's config changed, yet the request was not an apply acknowledged to the agent key (status ${answer.status})`)
         else {
-          const { applied: _, ...state } = reply
+          const { applied: _, replaced, ...state } = reply
           if (!same(after, state)) bad.push(`/state ${JSON.stringify(after)} is not the acknowledged ${JSON.stringify(state)}`)
+          // What it replaced is what /state showed before (the first apply replaces nothing).
+          const { hits: __, ...was } = replaced ?? {}
+          if (before.version === null ? replaced !== undefined : !same(was, before)) bad.push(`the answer's replaced ${JSON.stringify(replaced)} is not what /state showed before: ${JSON.stringify(before)}`)
           if (sent === undefined || sent.version !== after.version || sent.store_id !== after.store_id) bad.push('applied something other than the document sent')
           else active = { version: sent.version, store_id: sent.store_id, url: sent.url, timeout_ms: sent.timeout_ms, updated_at: sent.updated_at }
         }

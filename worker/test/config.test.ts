@@ -65,13 +65,13 @@ describe('worker config', () => {
     const a = upstreamStub('a')
     const b = upstreamStub('b')
     const w = await spawnService('worker', { env })
-    await apply(w, doc(1, a.url))
+    const { applied: _a, ...v1Applied } = (await apply(w, doc(1, a.url))).body
     const v2 = await apply(w, doc(2, b.url))
     const { hits: _, ...applied } = await state(w)
 
     const same = await apply(w, doc(2, b.url))
     expect({ status: same.status, body: same.body }).toEqual({ status: 200, body: { applied: false, ...applied } })
-    expect(v2.body).toEqual({ applied: true, ...applied })
+    expect(v2.body).toEqual({ applied: true, ...applied, replaced: { ...v1Applied, hits: expect.objectContaining({ version: 1, total: 0 }) } })
 
     expect(errorOf(await apply(w, doc(1, a.url)))).toEqual({ status: 409, error: 'stale_version' })
     expect(errorOf(await apply(w, doc(2, a.url)))).toEqual({ status: 409, error: 'version_conflict' })

@@ -47,8 +47,14 @@ export class Agent {
     }
     const peer = (name: PeerName) => new Peer(name, { baseMs: settings.backoffBaseMs, maxMs: settings.backoffMaxMs, random, now, log, onError: noteError(name) })
     this.#peers = { controller: peer('controller'), worker: peer('worker') }
-    this.#state = new PersistedState(deps, noteError('state_file'))
-    this.#controller = new ControllerLoop(deps, this.#state, this.#peers.controller, () => this.#loops.worker.kick(), this.#abort.signal, () => ({
+    // After a durable save the worker loop may report what the file now holds.
+    this.#state = new PersistedState(deps, noteError('state_file'), () => this.#worker.publish())
+    // A new config: the worker loop starts its push before the controller loop saves it.
+    const pushNow = () => {
+      this.#worker.newConfig()
+      this.#loops.worker.runNow()
+    }
+    this.#controller = new ControllerLoop(deps, this.#state, this.#peers.controller, pushNow, this.#abort.signal, () => ({
       applied: this.#worker.applied,
       rejected: this.#worker.rejected,
       health: this.#worker.health.next(now),
@@ -84,11 +90,11 @@ export class Agent {
   }
 
   /** Stop the loops, abort calls in flight, and save the state one last time. */
-  stop(): void {
+  async stop(): Promise<void> {
     this.#abort.abort()
     this.#loops.controller.stop()
     this.#loops.worker.stop()
-    this.#state.flush()
+    await this.#state.flush()
   }
 
   /** Each peer's current backoff delay (0 when its last call worked), for /metrics. */
@@ -97,11 +103,11 @@ export class Agent {
   }
 
   get ready(): boolean {
-    return this.#state.current.config !== null
+    return this.#state.shown.config !== null
   }
 
   snapshot(): AgentView {
-    const s = this.#state.current
+    const s = this.#state.shown
     const { settings } = this.deps
     return {
       agent_id: s.agent_id,

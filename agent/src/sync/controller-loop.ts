@@ -1,4 +1,4 @@
-import { Value } from '@sinclair/typebox/value'
+import { TypeCompiler } from '@sinclair/typebox/compiler'
 import { ConfigDoc, maskUrl } from '@dcm/shared'
 import { jitter } from '../backoff'
 import type { AgentDeps } from './deps'
@@ -15,6 +15,10 @@ const clampInterval = (s: number) => Math.min(MAX_POLL_SECONDS, Math.max(MIN_POL
 
 /** Polls that got no answer at all before the agent registers again (which also re-reads poll_url). */
 export const REREGISTER_AFTER_NETWORK_FAILURES = 3
+
+// Compiled once: a new document is checked on the way to the worker.
+const configDoc = TypeCompiler.Compile(ConfigDoc)
+const registrationReply = TypeCompiler.Compile(RegistrationReply)
 
 /** Answers after which the agent stops talking to the controller for good: it was revoked, or its
  *  agent_id is registered with another token (it never takes a new id by itself: an operator decides). */
@@ -39,7 +43,7 @@ export class ControllerLoop {
   #pollHeld = false
   /** The ETag the controller last confirmed as its current config (a 304 for it, or a 200 with it). */
   confirmedEtag: string | null = null
-  lastPollAt: string | null = null
+  #lastPollMs: number | null = null
   lastPollResult: string | null = null
   /** Why the controller refused this agent for good (revoked, or its id has another token); null while
    *  it may go on. Once set the loop never calls the controller again; the worker keeps its config. */
@@ -56,6 +60,10 @@ export class ControllerLoop {
     private readonly report: () => PollReport = () => ({ applied: null, rejected: null }),
   ) {
     this.#pollIntervalMs = 5000
+  }
+
+  get lastPollAt(): string | null {
+    return this.#lastPollMs === null ? null : new Date(this.#lastPollMs).toISOString()
   }
 
   /** The interval in force: from registration, then from the controller's X-Poll-Interval. */
@@ -121,7 +129,7 @@ export class ControllerLoop {
     if (out.kind === 'auth' && out.code !== undefined && FINAL_REFUSALS.has(out.code)) return this.#stop(out, 'register', rid)
     if (out.kind !== 'ok') return after(this.peer.failed(out, 'register', rid))
     const reply: unknown = await out.res.json().catch(() => null)
-    if (!Value.Check(RegistrationReply, reply))
+    if (!registrationReply.Check(reply))
       return after(this.peer.failed({ kind: 'retry', status: out.res.status, message: 'the controller sent a registration reply that does not validate' }, 'register', rid))
     this.peer.ok()
     this.#registered = true
@@ -170,7 +178,7 @@ export class ControllerLoop {
     // Ended by us for a new report: poll again at once, nothing failed.
     if (abort.signal.aborted && !this.signal.aborted && out.kind === 'retry' && out.status === undefined) return after(0)
     this.deps.counters?.poll(out)
-    this.lastPollAt = new Date(now()).toISOString()
+    this.#lastPollMs = now()
     if (out.kind === 'ok' || out.kind === 'not_modified') {
       health?.delivered()
       const wanted = Number(out.res.headers.get('x-poll-interval'))
@@ -261,7 +269,7 @@ export class ControllerLoop {
     }
     const etag = res.headers.get('etag')
     this.peer.ok()
-    if (!etag || !Value.Check(ConfigDoc, doc)) {
+    if (!etag || !configDoc.Check(doc)) {
       const message = `poll: the controller sent a config document this agent cannot accept (${!etag ? 'no ETag' : describe(doc)}); keeping the one it has`
       if (etag !== this.#refusedEtag) log.error('config document refused', { error: message, request_id: rid })
       this.#refusedEtag = etag
@@ -290,10 +298,11 @@ export class ControllerLoop {
         previous_version: cur.config.version,
         request_id: rid,
       })
-    this.state.update({ etag, config: doc })
     this.confirmedEtag = etag
+    // The push starts before the save (onNewConfig), so the worker applies it while the file is
+    // written; the worker loop reports it applied only once the file holds it.
+    this.state.update({ etag, config: doc }, this.onNewConfig)
     log.info('new config from controller', { version: doc.version, url: maskUrl(doc.url), request_id: rid })
-    this.onNewConfig()
     return nextPoll(true)
   }
 }
@@ -310,6 +319,6 @@ const asRetry = (out: Extract<Outcome, { kind: 'auth' }>): Failure => ({ kind: '
 
 /** Why a document fails the schema, without its content. */
 function describe(doc: unknown): string {
-  const first = Value.Errors(ConfigDoc, doc).First()
+  const first = configDoc.Errors(doc).First()
   return first ? `${first.path || 'document'}: ${first.message}` : 'not a document'
 }

@@ -12,7 +12,7 @@ export class Peer {
   reachable: boolean | null = null
   consecutiveFailures = 0
   lastError: string | null = null
-  lastOkAt: string | null = null
+  #lastOkMs: number | null = null
   /** The delay the last failed call set before the next try; 0 once a call works. */
   backoffMs = 0
   readonly #backoff: Backoff
@@ -24,6 +24,10 @@ export class Peer {
     this.#backoff = new Backoff(opts.baseMs, opts.maxMs, opts.random)
   }
 
+  get lastOkAt(): string | null {
+    return this.#lastOkMs === null ? null : new Date(this.#lastOkMs).toISOString()
+  }
+
   get status(): PeerStatus {
     return { reachable: this.reachable, consecutive_failures: this.consecutiveFailures, last_error: this.lastError, last_ok_at: this.lastOkAt }
   }
@@ -33,7 +37,7 @@ export class Peer {
     if (this.reachable === false) this.opts.log.info(`${this.name} reachable again`, { after_failures: this.consecutiveFailures })
     this.reachable = true
     this.consecutiveFailures = 0
-    this.lastOkAt = new Date(this.opts.now()).toISOString()
+    this.#lastOkMs = this.opts.now()
     this.#backoff.reset()
     this.backoffMs = 0
   }

@@ -4,44 +4,68 @@ import { after, Loop, sleep, type Next } from './loop'
 
 export type StateFileStatus = { ok: boolean; last_error: string | null; loaded_from: string }
 
-/** The agent's state: loaded once at start, changed only through update(), which writes the state file
- *  before it returns (or, when the file cannot be written, keeps the state in memory and retries every
- *  FILE_RETRY_MS). */
+/** The agent's state: loaded once at start, changed only through update(), which starts writing the
+ *  state file at once (one save at a time: changes made meanwhile go into the next one; when the file
+ *  cannot be written, the state stays in memory and the save is retried every FILE_RETRY_MS).
+ *
+ *  Three views of it: `current`, the newest, which the loops act on; `shown`, what /state shows: the
+ *  newest whose save is over (saved, or failed and kept in memory), as when saving held up everything
+ *  else; `saved`, what the file holds for sure: the state of the last durable save. */
 export class PersistedState {
   #state: AgentState
+  #shown: AgentState
+  #saved: AgentState
   #dirty = false
-  readonly #retry: Loop
+  /** A change not yet saved durably: the next save fsyncs. */
+  #durableDue = false
+  readonly #saver: Loop
   readonly status: StateFileStatus = { ok: true, last_error: null, loaded_from: 'none' }
 
   constructor(
     private readonly deps: AgentDeps,
     private readonly onError: (message: string) => void,
+    /** Called after each durable save: what the agent may report has grown. */
+    private readonly onSaved: () => void = () => {},
   ) {
-    this.#retry = new Loop(
-      async () => this.#saveStep(),
+    this.#saver = new Loop(
+      () => this.#saveStep(),
       (e) => {
         deps.log.error('unexpected error saving the state file', { error: e as Error })
         return after(deps.settings.fileRetryMs)
       },
     )
-    this.#state = this.#load()
+    this.#state = this.#shown = this.#saved = this.#load()
   }
 
   get current(): AgentState {
     return this.#state
   }
 
-  /** Change the state and save it now; a failed save is retried in the background. */
-  update(patch: Partial<AgentState>): void {
-    this.#state = Object.freeze({ ...this.#state, ...patch })
-    this.#dirty = true
-    if (!this.#save()) this.#retry.kick()
+  get shown(): AgentState {
+    return this.#shown
   }
 
-  /** The last save, on shutdown. */
-  flush(): void {
-    this.#retry.stop()
-    if (this.#dirty) this.#save()
+  /** The state as the file holds it for sure: after a crash at any moment, at least this is loaded. */
+  get saved(): AgentState {
+    return this.#saved
+  }
+
+  /** Change the state and start saving it. `meanwhile` runs once the change is in `current` and before
+   *  the save starts: the push of a new config starts there, so the worker applies it while the file is
+   *  written. A change of `worker_version` alone is saved without fsync (see fileStateStore: nothing is
+   *  reported on it); any other change durably. */
+  update(patch: Partial<AgentState>, meanwhile?: () => void): void {
+    this.#state = Object.freeze({ ...this.#state, ...patch })
+    this.#dirty = true
+    for (const k in patch) if (k !== 'worker_version') this.#durableDue = true
+    meanwhile?.()
+    this.#saver.runNow()
+  }
+
+  /** On shutdown: wait for a save under way, then save what is left once more. */
+  async flush(): Promise<void> {
+    await this.#saver.settle()
+    if (this.#dirty) await this.#save()
   }
 
   #load(): AgentState {
@@ -62,21 +86,34 @@ export class PersistedState {
     return Object.freeze(loaded.state ?? emptyState())
   }
 
-  #saveStep(): Next {
-    return !this.#dirty || this.#save() ? sleep : after(this.deps.settings.fileRetryMs)
+  /** Save until nothing is left; after a failure, again in FILE_RETRY_MS (or at the next change). */
+  async #saveStep(): Promise<Next> {
+    while (this.#dirty) if (!(await this.#save())) return after(this.deps.settings.fileRetryMs)
+    return sleep
   }
 
-  #save(): boolean {
+  async #save(): Promise<boolean> {
     const { log, settings, store } = this.deps
+    const state = this.#state
+    const durable = this.#durableDue
+    this.#dirty = false
+    this.#durableDue = false
     try {
-      const { warning } = store.save(this.#state)
-      this.#dirty = false
+      const { warning } = await store.save(state, { durable })
       if (warning) log.warn('state saved without a backup copy', { warning, path: settings.stateFile })
       if (!this.status.ok) log.info('state file writable again', { path: settings.stateFile })
       this.status.ok = true
       this.status.last_error = null
+      this.#shown = state
+      if (durable) {
+        this.#saved = state
+        this.onSaved()
+      }
       return true
     } catch (e) {
+      this.#dirty = true
+      if (durable) this.#durableDue = true
+      this.#shown = state
       const message = `cannot write ${settings.stateFile}: ${(e as Error).message}`
       if (this.deps.counters) this.deps.counters.stateWriteFailures++
       if (this.status.ok) log.error('state file error; keeping state in memory and retrying', { error: message })

@@ -5,7 +5,7 @@
 import { describe, expect, test } from 'bun:test'
 import { createLogger, type ConfigDoc } from '@dcm/shared'
 import { loadSettings } from '../settings'
-import { memoryStateStore, type AgentState } from '../state'
+import { memoryStateStore, type AgentState, type StateStore } from '../state'
 import { ControllerLoop, REREGISTER_AFTER_NETWORK_FAILURES } from './controller-loop'
 import type { AgentDeps } from './deps'
 import { after, sleep, type Next } from './loop'
@@ -28,7 +28,7 @@ const INTERVAL = 1000
 
 type Answer = Response | Error | ((url: string, init: RequestInit) => Response | Error)
 
-function rig(opts: { state?: AgentState; longPoll?: boolean } = {}) {
+function rig(opts: { state?: AgentState; longPoll?: boolean; store?: StateStore; pushOnNewConfig?: boolean } = {}) {
   const settings = loadSettings({
     CONTROLLER_URL: 'http://ctl.example:8080',
     CONTROLLER_API_KEY: 'agent-key',
@@ -45,10 +45,10 @@ function rig(opts: { state?: AgentState; longPoll?: boolean } = {}) {
   const answers: Answer[] = []
   let n = 0
   let clock = 1_700_000_000_000
-  const store = memoryStateStore(opts.state ?? null)
+  const memory = memoryStateStore(opts.state ?? null)
   const deps: AgentDeps = {
     settings,
-    store,
+    store: opts.store ?? memory,
     log,
     transport: async (url, init) => {
       calls.push({ url, method: init.method ?? 'GET', headers: { ...(init.headers as Record<string, string>) }, body: init.body as string | undefined })
@@ -66,12 +66,21 @@ function rig(opts: { state?: AgentState; longPoll?: boolean } = {}) {
   const abort = new AbortController()
   const errors: string[] = []
   const peer = (name: 'controller' | 'worker') => new Peer(name, { baseMs: 100, maxMs: BACKOFF_MAX, random: () => 0.5, now: deps.now, log, onError: (m) => errors.push(m) })
-  const state = new PersistedState(deps, (m) => errors.push(m))
+  const state = new PersistedState(deps, (m) => errors.push(m), () => worker.publish())
   const peers = { controller: peer('controller'), worker: peer('worker') }
   let kicks = 0
   let reports = 0
   let healthDue = 0
-  const controller: ControllerLoop = new ControllerLoop(deps, state, peers.controller, () => kicks++, abort.signal, () => ({
+  // With pushOnNewConfig, a new config starts the worker loop's step at once, as the agent wires it.
+  let pushing: Promise<Next> | null = null
+  const onNewConfig = () => {
+    kicks++
+    if (opts.pushOnNewConfig) {
+      worker.newConfig()
+      pushing = worker.step()
+    }
+  }
+  const controller: ControllerLoop = new ControllerLoop(deps, state, peers.controller, onNewConfig, abort.signal, () => ({
     applied: worker.applied,
     rejected: worker.rejected,
     health: worker.health.next(deps.now),
@@ -83,11 +92,14 @@ function rig(opts: { state?: AgentState; longPoll?: boolean } = {}) {
     lines,
     errors,
     state,
-    store,
+    /** The memory store (unused when opts.store is given). */
+    store: memory,
     peers,
     controller,
     worker,
     kicks: () => kicks,
+    /** The worker step a new config started (pushOnNewConfig). */
+    pushing: () => pushing!,
     reports: () => reports,
     healthDue: () => healthDue,
     /** Move the clock on. */
@@ -529,6 +541,38 @@ describe('X-Worker-Health: the hits since the last report, with the polls', () =
     expect((await poll(r)).health).toBe('v=1;total=6;err=0;p99=5')
   })
 
+  test('a new version pushed without a probe: the replaced one’s last hits come from the worker’s reply, and every hit of the new one counts', async () => {
+    const r = rig({ state: holding(doc(1), { worker_version: 1 }), pushOnNewConfig: true })
+    await r.registered()
+    await probe(r, 0)
+    await probe(r, 4)
+    expect((await poll(r)).health).toBe('v=1;total=4;err=0;p99=5')
+    // Version 2 arrives; the worker's reply holds version 1's counts at the swap: 3 hits since the probe.
+    const last = (await probed(7, 1).json()) as Record<string, unknown>
+    const replaced = { ...last, store_id: STORE, version: 1 }
+    r.answer(json(doc(2), 200, { etag: tagOf(doc(2)) }), json({ applied: true, store_id: STORE, version: 2, replaced }))
+    await r.controller.step()
+    await r.pushing()
+    expect(r.calls.filter((c) => c.url.endsWith('/state'))).toHaveLength(2) // no probe before the push
+    expect((await poll(r)).health).toBe('v=1;total=4;err=1;p99=5')
+    // Version 2's first probe: all its hits are new (none could have been reported before).
+    const d2 = doc(2)
+    const counts2 = [0, 0, 2, ...Array(13).fill(0)]
+    r.answer(json({ store_id: STORE, version: 2, updated_at: d2.updated_at, applied_at: 't2', hits: { version: 2, total: 2, by_class: { '2xx': 2, '3xx': 0, '4xx': 0, '5xx': 0 }, upstream_failures: 0, p50_ms: 5, p99_ms: 5, buckets: { le_ms: LE, counts: counts2 } } }))
+    await r.worker.step()
+    expect((await poll(r)).health).toBe('v=2;total=2;err=0;p99=5')
+  })
+
+  test('the first config pushed to an empty worker: the first probe after it is no base, all its hits count', async () => {
+    const r = rig({ pushOnNewConfig: true })
+    await r.registered()
+    r.answer(json(doc(1), 200, { etag: tagOf(doc(1)) }), json({ applied: true, store_id: STORE, version: 1 }))
+    await r.controller.step()
+    await r.pushing()
+    await probe(r, 9, 3)
+    expect((await poll(r)).health).toBe('v=1;total=12;err=3;p99=5')
+  })
+
   test('long-poll: a poll carrying health is not held and is followed at once by a held one without it', async () => {
     const r = rig({ state: holding(doc(1), { worker_version: 1 }), longPoll: true })
     await r.registered()
@@ -560,5 +604,143 @@ describe('X-Worker-Health: the hits since the last report, with the polls', () =
     expect(await polling).toEqual(after(0))
     expect(r.peers.controller.lastError).toBeNull()
     expect(await poll(r)).toEqual({ health: 'v=1;total=3;err=0;p99=5', held: false, next: after(0) })
+  })
+})
+
+describe('what the controller hears applied: only what the worker holds and the state file holds', () => {
+  /** A memory store whose saves can be held back (a slow disk) or made to fail (a full one). */
+  function slowStore(initial: AgentState) {
+    const inner = memoryStateStore(initial)
+    let gate: PromiseWithResolvers<void> | null = null
+    let failing = false
+    const store: StateStore = {
+      load: inner.load,
+      async save(s, o) {
+        if (gate) await gate.promise
+        if (failing) throw new Error('ENOSPC: no space left on device')
+        return inner.save(s, o)
+      },
+    }
+    return {
+      store,
+      /** What the file holds for sure: the last durable save's config version. */
+      fileVersion: () => (inner.durable.at(-1) ?? initial).config?.version ?? null,
+      hold: () => void (gate = Promise.withResolvers<void>()),
+      release: () => {
+        gate?.resolve()
+        gate = null
+      },
+      fail: (on: boolean) => void (failing = on),
+    }
+  }
+  const settle = () => Bun.sleep(5) // the saves' promise chains run
+  const probed = (d: ConfigDoc) => json({ store_id: d.store_id, version: d.version, updated_at: d.updated_at })
+  const notModified = () => new Response(null, { status: 304 })
+  /** Each poll's X-Applied-Version, checked against the file as the poll leaves. */
+  function watchPolls(r: ReturnType<typeof rig>, file: () => number | null) {
+    const seen: { applied: number | null; file: number | null }[] = []
+    return {
+      seen,
+      poll: async () => {
+        r.answer((_, init) => {
+          const h = init.headers as Record<string, string>
+          seen.push({ applied: h['x-applied-version'] === undefined ? null : Number(h['x-applied-version']), file: file() })
+          return notModified()
+        })
+        await r.controller.step()
+        return seen.at(-1)!.applied
+      },
+    }
+  }
+
+  test('a new config is pushed while its save is under way, and reported applied only once the file holds it', async () => {
+    const disk = slowStore(holding(doc(1), { worker_version: 1 }))
+    const r = rig({ store: disk.store, pushOnNewConfig: true })
+    const polls = watchPolls(r, disk.fileVersion)
+    await r.registered()
+    r.answer(probed(doc(1)))
+    await r.worker.step()
+    expect(await polls.poll()).toBe(1)
+
+    disk.hold()
+    let fileAtPush = null as number | null
+    r.answer(json(doc(2), 200, { etag: tagOf(doc(2)) }), () => {
+      fileAtPush = disk.fileVersion()
+      return json({ applied: true })
+    })
+    await r.controller.step()
+    expect(await r.pushing()).toEqual(after(INTERVAL))
+    // The worker got version 2 before the file did: no probe first, and the push did not wait for the save.
+    expect({ fileAtPush, pushed: r.calls.filter((c) => c.url === 'http://worker.example:8082/config').map((c) => JSON.parse(c.body!).version) }).toEqual({ fileAtPush: 1, pushed: [2] })
+    expect(r.calls.filter((c) => c.url.endsWith('/state'))).toHaveLength(1) // only the probe before the change
+    expect(await polls.poll()).toBe(1)
+
+    disk.release()
+    await settle()
+    expect(await polls.poll()).toBe(2)
+    // No poll ever named a version the file did not hold.
+    expect(polls.seen.filter((p) => p.applied !== null && (p.file === null || p.applied > p.file))).toEqual([])
+  })
+
+  test('a state file that cannot be written: the worker gets the new version, the controller hears it once the file takes it', async () => {
+    const disk = slowStore(holding(doc(1), { worker_version: 1 }))
+    const r = rig({ store: disk.store, pushOnNewConfig: true })
+    const polls = watchPolls(r, disk.fileVersion)
+    await r.registered()
+    r.answer(probed(doc(1)))
+    await r.worker.step()
+    disk.fail(true)
+    r.answer(json(doc(2), 200, { etag: tagOf(doc(2)) }), json({ applied: true }))
+    await r.controller.step()
+    await r.pushing()
+    await settle()
+    expect({ file_ok: r.state.status.ok, worker_version: r.state.current.worker_version }).toEqual({ file_ok: false, worker_version: 2 })
+    expect(await polls.poll()).toBe(1)
+    disk.fail(false)
+    r.state.update({}) // the next retry (FILE_RETRY_MS later in the agent)
+    await settle()
+    expect(r.state.status.ok).toBe(true)
+    expect(await polls.poll()).toBe(2)
+    expect(polls.seen.filter((p) => p.applied !== null && (p.file === null || p.applied > p.file))).toEqual([])
+  })
+
+  test('after a crash that left the worker ahead of the file, nothing is reported until the file catches up, and the worker is never sent back', async () => {
+    // The agent died while saving version 2, which its worker already applied.
+    const disk = slowStore(holding(doc(1), { worker_version: 1 }))
+    const r = rig({ store: disk.store })
+    const polls = watchPolls(r, disk.fileVersion)
+    await r.registered()
+    // The worker holds 2; ours is 1: pushed, refused as stale. Meanwhile the controller's version 2
+    // arrives and is confirmed: the refused 1 must not replace the worker's 2.
+    r.answer(probed(doc(2)), () => {
+      r.state.update({ config: doc(2), etag: tagOf(doc(2)) })
+      r.controller.confirmedEtag = tagOf(doc(2))
+      return error(409, 'stale_version')
+    })
+    await r.worker.step()
+    expect(r.calls.filter((c) => c.url.includes('replace=true'))).toEqual([])
+    await settle()
+    // The file holds 2 now; the next probe confirms it.
+    r.answer(probed(doc(2)))
+    await r.worker.step()
+    expect(await polls.poll()).toBe(2)
+    expect(polls.seen.filter((p) => p.applied !== null && (p.file === null || p.applied > p.file))).toEqual([])
+  })
+
+  test('the worker ahead of the file (a save under way) is not reported, and the report does not go back meanwhile', async () => {
+    const disk = slowStore(holding(doc(3), { worker_version: 3 }))
+    const r = rig({ store: disk.store })
+    const polls = watchPolls(r, disk.fileVersion)
+    await r.registered()
+    r.answer(probed(doc(3)))
+    await r.worker.step()
+    disk.hold()
+    r.state.update({ config: doc(4), etag: tagOf(doc(4)) })
+    r.answer(probed(doc(3)), json({ applied: true }))
+    await r.worker.step()
+    expect(await polls.poll()).toBe(3)
+    disk.release()
+    await settle()
+    expect(await polls.poll()).toBe(4)
   })
 })

@@ -54,8 +54,16 @@ export const State = t.Object(
   { description: 'the active config (version, store_id, url and applied_at null before any is applied) and how /hit fares with it' },
 )
 
+/** The config a push replaced, with its /hit counts as they stood at that moment. */
+export const ReplacedState = t.Composite([AppliedState, t.Object({ hits: HitCounts })], {
+  description: 'the config this push replaced and its final /hit counts (its agent reports them without asking GET /state first)',
+})
+
 /** Answer of POST /config: whether this call changed the active config, and the state after it. */
-export const ApplyReply = t.Composite([t.Object({ applied: t.Boolean({ description: 'false when this version was already active' }) }), AppliedState])
+export const ApplyReply = t.Composite([
+  t.Object({ applied: t.Boolean({ description: 'false when this version was already active' }), replaced: t.Optional(ReplacedState) }),
+  AppliedState,
+])
 export type ApplyReply = typeof ApplyReply.static
 
 export const ReadyReply = t.Object({ status: t.Literal('ready'), version: Int() })
