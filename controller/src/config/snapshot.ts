@@ -21,7 +21,7 @@ export function etagMatches(header: string | null, etag: string): boolean {
   // One tag (what agents send): no list to split.
   if (!header.includes(',')) {
     const tag = header.trim()
-    return tag === '*' || tag === etag || tag === `W/${etag}`
+    return tag === '*' || tag === etag || (tag.length === etag.length + 2 && tag.startsWith('W/') && tag.endsWith(etag))
   }
   for (const part of header.split(',')) {
     const tag = part.trim()
