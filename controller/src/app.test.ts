@@ -193,7 +193,13 @@ describe('registration', () => {
 
   test.each([
     ['the full route', 'agent-held', (r: Request) => door.fetch(r)],
-    ['the hot route', 'agent-held-hot', (r: Request) => Promise.resolve(hot(r))],
+    // The hot handler itself: a Promise (held there), not undefined (which would hand it to the full route).
+    ['the hot route', 'agent-held-hot', (r: Request) => {
+      const out = hotRoutes({ settings, config, agents, fleet })['/config']!(r, 'r-held') as Promise<Response> | undefined
+      if (!(out instanceof Promise)) throw new Error('the hot route did not hold the poll')
+      // Its errors become the JSON error shape in the front door; here, the same status and code.
+      return out.catch((e: { status: number; code: string }) => new Response(JSON.stringify({ error: e.code }), { status: e.status }))
+    }],
   ])('a token revoked while its long-poll is held gets 401 agent_revoked when the hold ends, never the new document (%s)', async (_, agentId, send) => {
     const reg = (await (await register({ agent_id: agentId }, { 'x-agent-token': 'new' })).json()) as { agent_token: string }
     // Known to this replica first (as after its registration's first poll), so the hot route takes it.
@@ -222,6 +228,17 @@ describe('registration', () => {
 })
 
 describe('the hot route\'s memory of credentials', () => {
+  test('only `Authorization: Bearer <key>` as sent is remembered: another Authorization beside X-API-Key never becomes a pass, other spellings are checked each time', async () => {
+    const basic = 'Basic cHJveHk6cGFzcw=='
+    const poll = (headers: Record<string, string>) => hot(req('/config', { headers: { 'if-none-match': config.snapshot!.etag, ...headers } }))
+    expect((await poll({ authorization: basic, 'x-api-key': 'agent-key' })).status).toBe(304)
+    const alone = await poll({ authorization: basic })
+    expect({ status: alone.status, error: ((await alone.json()) as { error: string }).error }).toEqual({ status: 401, error: 'unauthorized' })
+    expect((await poll({ authorization: 'bearer  agent-key ' })).status).toBe(304)
+    const wrong = await poll({ authorization: 'bearer  agent-key x' })
+    expect(wrong.status).toBe(401)
+  })
+
   test('a token the hot route has let through stops working the moment its agent is revoked, also when sent exactly as before', async () => {
     // Last in the file: agent-a's token is revoked here.
     const poll = () => hot(req('/config', { key: token, headers: { 'if-none-match': config.snapshot!.etag } }))

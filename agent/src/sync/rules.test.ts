@@ -711,7 +711,8 @@ describe('what the controller hears applied: only what the worker holds and the 
     const polls = watchPolls(r, disk.fileVersion)
     await r.registered()
     // The worker holds 2; ours is 1: pushed, refused as stale. Meanwhile the controller's version 2
-    // arrives and is confirmed: the refused 1 must not replace the worker's 2.
+    // arrives and is confirmed (its save held up): the refused 1 must not replace the worker's 2.
+    disk.hold()
     r.answer(probed(doc(2)), () => {
       r.state.update({ config: doc(2), etag: tagOf(doc(2)) })
       r.controller.confirmedEtag = tagOf(doc(2))
@@ -719,6 +720,9 @@ describe('what the controller hears applied: only what the worker holds and the 
     })
     await r.worker.step()
     expect(r.calls.filter((c) => c.url.includes('replace=true'))).toEqual([])
+    // The file still holds 1: a poll now must not name 2.
+    expect(await polls.poll()).not.toBe(2)
+    disk.release()
     await settle()
     // The file holds 2 now; the next probe confirms it.
     r.answer(probed(doc(2)))

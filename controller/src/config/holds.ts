@@ -60,7 +60,12 @@ export class Holds<T> {
   release(value: T | null): void {
     if (this.#count === 0) return
     const all: Settle<T>[] = []
-    for (const bucket of this.#buckets.values()) for (const settle of bucket) all.push(settle)
+    // Each bucket is emptied as it is copied: the abort listeners (never removed) keep their bucket
+    // alive, which must not keep every released hold's promise with it.
+    for (const bucket of this.#buckets.values()) {
+      for (const settle of bucket) all.push(settle)
+      bucket.clear()
+    }
     this.#buckets.clear()
     this.#count = 0
     this.#stopIfIdle()
@@ -79,6 +84,7 @@ export class Holds<T> {
       this.#buckets.delete(due)
       this.#count -= bucket.size
       for (const settle of bucket) settle(null)
+      bucket.clear()
     }
     this.#stopIfIdle()
   }

@@ -33,15 +33,15 @@ export type ConfigRouteOptions = { pollIntervalSeconds: number; allowSharedKeyPo
 const tokenRequired = () =>
   new Forbidden('polling with the shared agent key is turned off (ALLOW_SHARED_KEY_POLLS=false): register, then poll with the agent_token', 'agent_token_required')
 
-/** The fleet's polls answered before Elysia (a hot route of the front door), for a valid credential in
- *  the Authorization header (a key, or an agent's token: a map lookup once verified) and no query but
- *  `?wait=<s>`:
+/** The fleet's polls answered before Elysia (a hot route of the front door), for a credential this
+ *  replica knows (a key, or an agent's token; `Authorization: Bearer` is remembered as sent, `Passes`) and
+ *  no query but `?wait=<s>`:
  *  - a poll whose If-None-Match is the current ETag → 304, or with `wait`, held until the config
  *    changes (200) or the wait runs out (304);
  *  - a poll whose ETag is not the current one (the re-arm every agent makes right after a change, and a
  *    first poll) → 200 with the document at once, long-poll or not: there is nothing to wait for.
- *  Anything else — a token this replica must look up in the store, X-API-Key, an unusual query, no
- *  config yet — returns undefined and takes the full route below, which answers the same way. */
+ *  Anything else — a token this replica must look up in the store, an unusual query, no config yet —
+ *  returns undefined and takes the full route below, which answers the same way. */
 export const hotConfig = (svc: ConfigService, passes: Passes, opts: ConfigRouteOptions, recorder: PollRecorder) => {
   const interval = String(opts.pollIntervalSeconds)
   return (request: Request, id: string): Response | Promise<Response> | undefined => {

@@ -23,8 +23,9 @@ export class Passes {
     private readonly tokens: TokenRegistry,
   ) {}
 
-  /** The pass for this request's credential, or null when the full route must decide (no credential,
-   *  an unknown or revoked one, one this replica has to look up in the store, X-API-Key). */
+  /** The pass for this request's credential (from `Authorization: Bearer`, or X-API-Key, checked each
+   *  time), or null when the full route must decide (no credential, an unknown or revoked one, one this
+   *  replica has to look up in the store). */
   of(headers: Headers): Pass | null {
     const auth = headers.get('authorization')
     if (auth !== null) {
@@ -37,7 +38,11 @@ export class Passes {
     if (role === null) return null
     const pass: Pass = { role, key, token: role === 'token' ? (this.tokens.entryOf(key) ?? null) : null }
     if (role === 'token' && pass.token === null) return null
-    if (auth !== null && this.#byHeader.size < this.tokens.size + 1024) this.#byHeader.set(auth, pass)
+    // Remembered only when the header is exactly what carried the key (`Bearer <key>`): a key from
+    // X-API-Key beside some other Authorization (a proxy's Basic, say) must not make that other header a
+    // pass, and spellings of one key (`bearer`, spaces) are not entries of their own.
+    if (auth !== null && auth.length === key.length + 7 && auth.startsWith('Bearer ') && auth.endsWith(key) && this.#byHeader.size < this.tokens.size + 1024)
+      this.#byHeader.set(auth, pass)
     return pass
   }
 }

@@ -82,7 +82,8 @@ export class ConfigService {
             request_id: requestId,
           })
         this.logger.info('config applied', { version: doc.version, url: next.maskedUrl, timeout_ms: next.timeoutMs, previous_version: current?.doc.version ?? null, request_id: requestId })
-        // The replaced config's counts, final now: the agent reports its last hits without a probe.
+        // The replaced config's counts at the swap: the agent reports its last hits without a probe (a /hit
+        // of the old config still in flight finishes on the old counters, and those few are not reported).
         return current ? { applied: true, ...next.state, replaced: { ...current.state, hits: current.hits.toJSON() } } : { applied: true, ...next.state }
       }
     }
