@@ -33,7 +33,7 @@ export function postgresFleet(pool: ReturnType<typeof renewable>): FleetCalls {
     },
     async converged(versions, at, signal) {
       if (versions.length === 0) return
-      await pool.run(signal, (sql) => sql`update config_versions set converged_at = coalesce(converged_at, ${at}) where version = any(${versions}::int[])`)
+      await pool.run(signal, (sql) => sql`update config_versions set converged_at = ${at} where version = any(${versions}::int[]) and converged_at is null`)
     },
     async saveReports(reports, signal) {
       if (reports.length === 0) return []

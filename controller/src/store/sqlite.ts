@@ -34,7 +34,7 @@ export function sqliteStore(path: string): ConfigStore {
       'select version, url, timeout_ms, updated_at, created_by, comment, converged_at from config_versions where version < $before order by version desc limit $limit',
     ),
     version: db.query<EntryRow, [number]>('select version, url, timeout_ms, updated_at, created_by, comment, converged_at from config_versions where version = ?'),
-    converged: db.query('update config_versions set converged_at = coalesce(converged_at, $at) where version = $version'),
+    converged: db.query('update config_versions set converged_at = $at where version = $version and converged_at is null'),
     report: db.query<{ agent_id: string }, Record<string, string | number | null>>(
       `update agents set
          fetched_version = case when last_seen_at <= $seen then $fetched else fetched_version end,
