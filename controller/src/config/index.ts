@@ -60,25 +60,32 @@ export const hotConfig = (svc: ConfigService, passes: Passes, opts: ConfigRouteO
     const same = inm === snap.etag || etagMatches(inm, snap.etag)
     recorder.report(agentId, request.headers, snap.doc.version)
     if (same && wait > 0) {
-      // Held here as the full route holds (a jitter of up to 10%, ended by the caller going away; beyond
-      // the replica's maximum answered at once). A token's pass is the registry's shared entry, so a
-      // revocation while held is seen without checking the key again.
-      const release = recorder.holding(agentId)
-      const held = svc.nextChange(wait * 1000 * (0.9 + 0.1 * Math.random()), request.signal)
-      if (held === null) release()
-      else
-        return held
-          .then(() => {
-            if (pass.token?.revoked) throw new AgentRevoked()
-            const now = svc.snapshotFor(agentId)
-            if (now === null) throw new NotFound('no config has been set yet; POST /config with the admin key', 'no_config')
-            recorder.answered(agentId, now.doc.version)
-            return inm === now.etag || etagMatches(inm, now.etag) ? notModified(now, interval, id) : current(now, interval, id)
-          })
-          .finally(release)
+      // A token's pass is the registry's shared entry: a revocation while held is seen without
+      // checking the key again.
+      const held = holdPoll(svc, recorder, agentId, wait, request.signal, () => {
+        if (pass.token?.revoked) throw new AgentRevoked()
+        const now = svc.snapshotFor(agentId)
+        if (now === null) throw new NotFound('no config has been set yet; POST /config with the admin key', 'no_config')
+        recorder.answered(agentId, now.doc.version)
+        return inm === now.etag || etagMatches(inm, now.etag) ? notModified(now, interval, id) : current(now, interval, id)
+      })
+      if (held !== null) return held
     }
     return same ? notModified(snap, interval, id) : current(snap, interval, id)
   }
+}
+
+/** Hold a poll until the config changes or its wait runs out, then `answer` (for both routes). A jitter of
+ *  up to 10% keeps a fleet from coming back in step; a hold ends when its caller goes away; a held poll
+ *  counts as seen until it is answered. Null beyond the replica's maximum: the poll is answered at once. */
+function holdPoll(svc: ConfigService, recorder: PollRecorder, agentId: string | null, wait: number, signal: AbortSignal, answer: () => Response): Promise<Response> | null {
+  const release = recorder.holding(agentId)
+  const held = svc.nextChange(wait * 1000 * (0.9 + 0.1 * Math.random()), signal)
+  if (held === null) {
+    release()
+    return null
+  }
+  return held.then(answer).finally(release)
 }
 
 /** `wait` from a query that is exactly `wait=<whole seconds>` (what agents send), within the limit; null
@@ -131,22 +138,15 @@ export const configRoutes = (
         const snap = svc.snapshotFor(agentId)
         // Every poll reports what its agent runs (the version answered, or confirmed by a 304).
         recorder.report(agentId, request.headers, snap?.doc.version ?? null)
-        // Hold when the caller already has the current version (or nothing exists yet); a jitter of up
-        // to 10% keeps a fleet from coming back in step. A hold ends when its caller goes away, and
-        // beyond the replica's maximum the poll is answered at once. A held poll counts as seen.
+        // Hold when the caller already has the current version (or nothing exists yet).
         if (wait > 0 && (snap === null || etagMatches(inm, snap.etag))) {
-          const release = recorder.holding(agentId)
-          const held = svc.nextChange(wait * 1000 * (0.9 + 0.1 * Math.random()), request.signal)
-          if (held)
-            return held
-              .then(() => {
-                if (role === 'token') stillValid(request)
-                const now = svc.snapshotFor(agentId)
-                recorder.answered(agentId, now?.doc.version ?? null)
-                return answer(now, inm)
-              })
-              .finally(release)
-          release()
+          const held = holdPoll(svc, recorder, agentId, wait, request.signal, () => {
+            if (role === 'token') stillValid(request)
+            const now = svc.snapshotFor(agentId)
+            recorder.answered(agentId, now?.doc.version ?? null)
+            return answer(now, inm)
+          })
+          if (held !== null) return held
         }
         return answer(snap, inm)
       },
